@@ -1,0 +1,141 @@
+"""`derain`: the command line. It parses, validates and wires; the work lives in the library."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from stream_derain.errors import DerainError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Remove raindrops stuck to a lens or windshield from images, video and live streams.",
+)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One clear line on stderr and a non-zero exit: never a traceback."""
+    typer.echo(f"derain: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+# --- core commands: image, info ---
+
+ModelOption = typer.Option("lite", "--model", "-m", help="Preset (lite, full) or checkpoint file.")
+DeviceOption = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+BackendOption = typer.Option("auto", "--backend", help="auto, torch, onnxruntime or tensorrt.")
+
+
+def warn_if_untrained(derainer) -> None:
+    if not derainer.trained:
+        typer.echo(
+            f"derain: warning: {derainer.model.source}: no trained weights ship for this model, "
+            "so its output is NOT deraining",
+            err=True,
+        )
+
+
+@app.command()
+def image(
+    source: Path = typer.Argument(..., help="An image, or a folder of images."),
+    output: Path = typer.Argument(..., help="Output image, or folder (same file names)."),
+    model: str = ModelOption,
+    device: str = DeviceOption,
+    backend: str = BackendOption,
+    save_mask: bool = typer.Option(False, "--save-mask", help="Also write NAME_mask.png: where drops were found."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Remove raindrops from an image or a folder of images."""
+    from rich.progress import Progress
+
+    from stream_derain.derainer import Derainer
+    from stream_derain.image_job import plan_image_job, run_image_job
+
+    pairs = plan_image_job(source, output, overwrite)
+    derainer = Derainer(model=model, device=device, backend=backend)
+    warn_if_untrained(derainer)
+    with Progress(disable=quiet or len(pairs) < 2, transient=True) as progress:
+        task = progress.add_task("derain", total=len(pairs))
+        summary = run_image_job(pairs, derainer, save_mask, lambda _: progress.advance(task))
+    for path, reason in summary.skipped:
+        typer.echo(f"derain: warning: skipped {path}: {reason}", err=True)
+    if not quiet:
+        typer.echo(f"{len(summary.written)} written, {len(summary.skipped)} skipped ({derainer.runner.name})")
+    if not summary.written:
+        raise typer.Exit(1)
+
+
+@app.command()
+def info(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Also show this model's size and cost."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Versions, devices and working backends; with --model, its parameters and GMACs."""
+    import json
+
+    from stream_derain.info import environment_info, model_info
+
+    report = {"environment": environment_info()}
+    if model:
+        report["model"] = model_info(model)
+    if json_output:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    env = report["environment"]
+    for key in ("python", "torch", "av", "onnxruntime", "tensorrt", "opencv"):
+        typer.echo(f"{key:12} {env[key]}")
+    cuda = env["cuda_device"]
+    typer.echo(f"{'cuda device':12} {cuda['name'] + ' (sm ' + cuda['capability'] + ')' if cuda else 'none'}")
+    typer.echo(f"{'backends':12} {', '.join(env['backends'])}")
+    if model:
+        m = report["model"]
+        typer.echo(f"{'model':12} {m['model']} (preset {m['preset']}, {'trained' if m['trained'] else 'UNTRAINED'})")
+        typer.echo(f"{'parameters':12} {m['parameters']:,}")
+        typer.echo(f"{'cost':12} {m['gmacs']:.1f} GMAC at {m['resolution']} ({m['arn_share']:.0%} in the ARN)")
+
+
+# --- synth commands ---
+
+
+# --- video commands ---
+
+
+# --- engine commands ---
+
+
+# --- train and eval commands ---
+
+
+# --- live commands ---
+
+
+# --- bench commands ---
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: partial outputs are removed
+
+
+def main() -> None:
+    """Console entry point: user errors become one line and a non-zero exit, never a traceback."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        app()  # typer itself turns usage errors into messages and Ctrl-C into exit 130
+    except DerainError as error:
+        typer.echo(f"derain: error: {error}", err=True)
+        sys.exit(2)
+    except OSError as error:  # disk full, permission denied mid-run: say so in one line
+        where = f": {error.filename}" if error.filename else ""
+        typer.echo(f"derain: error: {error.strerror or error}{where}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""The Runner interface: the only thing the pipeline, temporal policies and Derainer talk to."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import torch
+
+from ..models import ModelConfig
+
+
+class AttentionState(NamedTuple):
+    """The ARN's recurrent state for a batch: the mask at full size, h and c at ARN size."""
+
+    mask: torch.Tensor
+    h: torch.Tensor
+    c: torch.Tensor
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """Runs the two generator graphs on one backend.
+
+    Inputs and outputs are NCHW tensors on `device` with dtype `dtype`, holding images in the
+    model's channel order and value range, already padded to `config.pad_multiple`.
+    """
+
+    name: str
+    config: ModelConfig
+    device: torch.device
+    dtype: torch.dtype
+
+    def init_state(self, x: torch.Tensor) -> AttentionState: ...
+
+    def attend_step(self, x: torch.Tensor, state: AttentionState) -> AttentionState: ...
+
+    def restore(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...

@@ -1,0 +1,123 @@
+"""One checkpoint file = model config + generator weights + metadata. Loaded safely only.
+
+The file is a `torch.save` of plain containers and tensors, read back with
+`torch.load(weights_only=True)`: a pickle that would run code is refused, not executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import DerainError
+from .models import PRESETS, Generator, ModelConfig, build_generator
+
+FORMAT = "stream-derain-generator"
+FORMAT_VERSION = 1
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass
+class LoadedModel:
+    generator: Generator
+    metadata: dict = field(default_factory=dict)
+    source: str = ""  # a file path, or "untrained <preset>"
+    trained: bool = True
+
+
+def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """A digest of the weights alone (names, shapes, dtypes, values), independent of pickling."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: Path, generator: Generator, metadata: dict | None = None) -> str:
+    """Write the generator to `path` (atomically); return the weights' sha256."""
+    state = {name: tensor.detach().cpu().float() for name, tensor in generator.state_dict().items()}
+    digest = weights_sha256(state)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": generator.config.to_dict(),
+        "state_dict": state,
+        "metadata": {**(metadata or {}), "sha256": digest},
+    }
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.partial")
+    torch.save(payload, temporary)
+    temporary.replace(path)
+    return digest
+
+
+def read_checkpoint(path: Path) -> dict:
+    """Load and validate the raw payload, refusing anything that is not plain data."""
+    path = Path(path)
+    if not path.is_file():
+        raise DerainError(f"checkpoint {path} not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe pickle"
+        raise DerainError(f"checkpoint {path} refused: it is not plain weights ({first_line})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        raise DerainError(f"checkpoint {path} is corrupted or not a checkpoint ({type(error).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise DerainError(f"{path} is not a stream-derain generator checkpoint")
+    return payload
+
+
+def load_checkpoint(path: Path, expect_preset: str | None = None) -> LoadedModel:
+    payload = read_checkpoint(path)
+    try:
+        config = ModelConfig.from_dict(payload["config"])
+    except (TypeError, ValueError, KeyError) as error:
+        raise DerainError(f"checkpoint {path} has a bad model config: {error}") from None
+    if expect_preset and config.preset != expect_preset:
+        raise DerainError(f"checkpoint {path} holds preset {config.preset!r}, not {expect_preset!r}")
+    state = payload["state_dict"]
+    metadata = dict(payload.get("metadata", {}))
+    if metadata.get("sha256") and weights_sha256(state) != metadata["sha256"]:
+        raise DerainError(f"checkpoint {path} is corrupted: its weights do not match their sha256")
+    generator = Generator(config)
+    expected = set(generator.state_dict())
+    missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (first: {missing[0]})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected keys (first: {extra[0]})")
+        raise DerainError(f"checkpoint {path} does not fit preset {config.preset!r}: {'; '.join(parts)}")
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as error:
+        detail = str(error).splitlines()[-1].strip()
+        raise DerainError(f"checkpoint {path} does not fit preset {config.preset!r}: {detail}") from None
+    return LoadedModel(generator.eval(), metadata, str(path), trained=True)
+
+
+def shipped_weights(preset: str) -> Path:
+    return WEIGHTS_DIR / f"{preset}.pt"
+
+
+def load_model(model: str | Path) -> LoadedModel:
+    """A preset name (its shipped weights, or untrained if none ship) or a checkpoint path."""
+    name = str(model)
+    if name in PRESETS:
+        weights = shipped_weights(name)
+        if weights.is_file():
+            return load_checkpoint(weights, expect_preset=name)
+        return LoadedModel(build_generator(name).eval(), {}, f"untrained {name}", trained=False)
+    path = Path(name)
+    if path.suffix or path.exists() or "/" in name:
+        return load_checkpoint(path)
+    raise DerainError(f"unknown model {name!r}: give a preset ({', '.join(PRESETS)}) or a checkpoint file")

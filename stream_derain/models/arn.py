@@ -1,0 +1,80 @@
+"""Attentive-recurrent network: finds the raindrops, refining a mask over several steps."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+
+
+def conv3x3(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, 1, 1)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convs with ReLU; the caller's identity is added before a final ReLU."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            conv3x3(channels, channels), nn.ReLU(), conv3x3(channels, channels), nn.ReLU()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + x)
+
+
+class ConvLSTM(nn.Module):
+    """Convolutional LSTM cell with separate i, f, g, o gate convs (as the official code)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv_i = conv3x3(2 * channels, channels)
+        self.conv_f = conv3x3(2 * channels, channels)
+        self.conv_g = conv3x3(2 * channels, channels)
+        self.conv_o = conv3x3(2 * channels, channels)
+
+    def forward(
+        self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        xh = torch.cat((x, h), 1)
+        i = torch.sigmoid(self.conv_i(xh))
+        f = torch.sigmoid(self.conv_f(xh))
+        g = torch.tanh(self.conv_g(xh))
+        o = torch.sigmoid(self.conv_o(xh))
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        return h, c
+
+
+class AttentiveRNN(nn.Module):
+    """One step maps (image, mask, h, c) to a refined (mask, h, c); weights are shared by steps."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        ch = config.arn_channels
+        self.scale = config.arn_scale
+        self.channels = ch
+        self.det_conv0 = nn.Sequential(conv3x3(4, ch), nn.ReLU())
+        self.blocks = nn.Sequential(*[ResidualBlock(ch) for _ in range(config.arn_blocks)])
+        self.lstm = ConvLSTM(ch)
+        self.det_conv_mask = conv3x3(ch, 1)
+
+    def state_shape(self, x: torch.Tensor) -> tuple[int, int, int, int]:
+        b, _, height, width = x.shape
+        return b, self.channels, height // self.scale, width // self.scale
+
+    def step(
+        self, x: torch.Tensor, mask: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = torch.cat((x, mask), 1)
+        if self.scale > 1:
+            features = F.avg_pool2d(features, self.scale)
+        features = self.blocks(self.det_conv0(features))
+        h, c = self.lstm(features, h, c)
+        mask = self.det_conv_mask(h)
+        if self.scale > 1:
+            mask = F.interpolate(mask, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        return mask, h, c

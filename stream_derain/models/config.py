@@ -1,0 +1,71 @@
+"""Model configuration: everything needed to rebuild a generator, saved with its weights."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of a two-stage generator (attentive-recurrent net + autoencoder).
+
+    The network sees `channel_order` images as float in `value_range`, padded (reflect) to a
+    multiple of `pad_multiple`.
+    """
+
+    preset: str
+    # attentive-recurrent network
+    arn_channels: int = 32
+    arn_blocks: int = 5
+    steps: int = 4
+    arn_scale: int = 1  # the ARN runs at 1/arn_scale of the input resolution
+    # contextual autoencoder
+    ae_channels: tuple[int, int, int] = (64, 128, 256)
+    ae_first_kernel: int = 5
+    ae_convs_before_dilation: int = 2
+    ae_dilations: tuple[int, ...] = (2, 4, 8, 16)
+    ae_convs_after_dilation: int = 2
+    residual: bool = False  # predict y = x + delta, with delta's last layer starting at zero
+    # data contract
+    channel_order: str = "RGB"
+    value_range: tuple[float, float] = (0.0, 1.0)
+    pad_multiple: int = 4
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        values = dict(data)
+        for key in ("ae_channels", "ae_dilations", "value_range"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+# The official DeRaindrop generator (Qian et al., CVPR 2018), layer for layer.
+FULL = ModelConfig(preset="full")
+
+# A real-time generator of the same two-stage shape: the ARN runs at half resolution with 16
+# channels, and a slimmer autoencoder predicts a residual. About 1/14 of full's MACs per pixel.
+LITE = ModelConfig(
+    preset="lite",
+    arn_channels=16,
+    arn_blocks=2,
+    steps=4,
+    arn_scale=2,
+    ae_channels=(24, 48, 96),
+    ae_first_kernel=3,
+    ae_convs_before_dilation=1,
+    ae_dilations=(2, 4, 8),
+    ae_convs_after_dilation=1,
+    residual=True,
+    pad_multiple=8,
+)
+
+PRESETS: dict[str, ModelConfig] = {"full": FULL, "lite": LITE}

@@ -1,0 +1,75 @@
+import pickle
+
+import pytest
+import torch
+
+from stream_derain.checkpoint import load_checkpoint, load_model, save_checkpoint
+from stream_derain.errors import DerainError
+from stream_derain.models import build_generator
+
+
+def test_round_trip_keeps_weights_config_and_metadata(tmp_path):
+    generator = build_generator("lite")
+    path = tmp_path / "lite.pt"
+    digest = save_checkpoint(path, generator, {"recipe": "r.toml", "step": 7})
+    loaded = load_checkpoint(path)
+    assert loaded.trained and loaded.generator.config == generator.config
+    assert loaded.metadata["step"] == 7 and loaded.metadata["sha256"] == digest
+    for name, tensor in generator.state_dict().items():
+        torch.testing.assert_close(loaded.generator.state_dict()[name], tensor)
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "stream-derain-generator", "payload": RunsCode()}, path)
+    with pytest.raises(DerainError, match="refused"):
+        load_checkpoint(path)
+    assert "this must never run" not in capsys.readouterr().out
+
+
+def test_a_raw_pickle_file_is_refused(tmp_path):
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps(RunsCode()))
+    with pytest.raises(DerainError):
+        load_checkpoint(path)
+
+
+def test_corrupted_file_and_tampered_weights_are_reported(tmp_path):
+    path = tmp_path / "lite.pt"
+    save_checkpoint(path, build_generator("lite"))
+    data = path.read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DerainError, match="corrupted"):
+        load_checkpoint(tmp_path / "cut.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["arn.det_conv_mask.bias"] += 1.0
+    torch.save(payload, tmp_path / "tampered.pt")
+    with pytest.raises(DerainError, match="sha256"):
+        load_checkpoint(tmp_path / "tampered.pt")
+
+
+def test_wrong_preset_and_key_mismatches_are_named(tmp_path):
+    path = tmp_path / "lite.pt"
+    save_checkpoint(path, build_generator("lite"))
+    with pytest.raises(DerainError, match="holds preset 'lite', not 'full'"):
+        load_checkpoint(path, expect_preset="full")
+    payload = torch.load(path, weights_only=True)
+    del payload["state_dict"]["arn.det_conv_mask.bias"]
+    payload["state_dict"]["arn.extra.weight"] = torch.zeros(1)
+    del payload["metadata"]["sha256"]
+    torch.save(payload, tmp_path / "keys.pt")
+    with pytest.raises(DerainError, match=r"missing 1 keys \(first: arn.det_conv_mask.bias\).*arn.extra.weight"):
+        load_checkpoint(tmp_path / "keys.pt")
+
+
+def test_model_names_resolve_or_fail_clearly(tmp_path):
+    assert load_model("full").generator.config.preset == "full"
+    with pytest.raises(DerainError, match="unknown model 'nope'"):
+        load_model("nope")
+    with pytest.raises(DerainError, match="not found"):
+        load_model(tmp_path / "missing.pt")

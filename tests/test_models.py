@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from stream_derain.cost import count_macs, count_parameters
+from stream_derain.models import Discriminator, ModelConfig, build_generator
+
+
+def test_full_has_the_official_parameter_count():
+    assert count_parameters(build_generator("full")) == 6_244_362
+
+
+def test_full_costs_403_gmac_at_480x720_and_lite_a_tenth_or_less():
+    full = count_macs(build_generator("full").to("meta"), 480, 720)
+    lite = count_macs(build_generator("lite").to("meta"), 480, 720)
+    assert full["total"] / 1e9 == pytest.approx(403.0, abs=0.5)
+    assert 0.55 < full["arn"] / full["total"] < 0.59
+    assert lite["total"] <= full["total"] / 10
+
+
+@pytest.mark.parametrize("preset", ["full", "lite"])
+def test_forward_returns_masks_and_three_scales(preset):
+    torch.manual_seed(0)
+    generator = build_generator(preset).eval()
+    x = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        out = generator(x)
+    assert len(out.masks) == generator.config.steps
+    assert all(m.shape == (1, 1, 32, 48) for m in out.masks)
+    assert out.quarter.shape == (1, 3, 8, 12)
+    assert out.half.shape == (1, 3, 16, 24)
+    assert out.output.shape == (1, 3, 32, 48)
+
+
+@pytest.mark.parametrize("preset", ["full", "lite"])
+def test_inference_split_matches_the_whole_forward(preset):
+    torch.manual_seed(1)
+    generator = build_generator(preset).eval()
+    if generator.config.residual:  # a zero head would make the check trivially true
+        torch.nn.init.normal_(generator.autoencoder.output.weight, std=0.05)
+    x = torch.rand(2, 3, 32, 40)
+    with torch.no_grad():
+        whole = generator(x)
+        mask, h, c = generator.init_state(x)
+        assert float(mask.mean()) == 0.5 and float(h.abs().sum()) == 0.0
+        for step in range(generator.config.steps):
+            mask, h, c = generator.attend_step(x, mask, h, c)
+            torch.testing.assert_close(mask, whole.masks[step])
+        split = generator.restore(x, mask)
+    torch.testing.assert_close(split, whole.output)
+    assert split.std() > 0
+
+
+def test_arn_shares_weights_across_steps():
+    generator = build_generator("full")
+    names = [n for n, _ in generator.arn.named_parameters()]
+    assert len(names) == len(set(names))
+    assert sum(p.numel() for p in generator.arn.parameters()) == 167_809  # one set of weights, not one per step
+
+
+def test_lite_starts_as_identity():
+    generator = build_generator("lite").eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(generator(x).output, x)
+
+
+@pytest.mark.parametrize("size", [(224, 224), (480, 720), (481, 721)])
+def test_discriminator_takes_any_size(size):
+    # Shapes are what broke the official head; meta tensors check them without the compute.
+    discriminator = Discriminator().to("meta")
+    attention, logit = discriminator(torch.empty(2, 3, *size, device="meta"))
+    assert attention.shape == (2, 1, *size)
+    assert logit.shape == (2,)
+
+
+def test_discriminator_gives_finite_logits():
+    discriminator = Discriminator().eval()
+    with torch.no_grad():
+        attention, logit = discriminator(torch.rand(1, 3, 48, 64))
+    assert torch.isfinite(logit).all() and torch.isfinite(attention).all()
+
+
+def test_config_round_trips_and_rejects_unknown_keys():
+    config = build_generator("lite").config
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="bogus"):
+        ModelConfig.from_dict({**config.to_dict(), "bogus": 1})
