@@ -119,6 +119,49 @@ def info(
 # --- bench commands ---
 
 
+@app.command()
+def bench(
+    model: str = ModelOption,
+    backend: list[str] = typer.Option(["auto"], "--backend", help="Repeat to compare backends."),
+    device: str = DeviceOption,
+    resolution: list[str] = typer.Option(["480x720"], "--resolution", "-r", help="480x720, 720p, 1080p, 4k; repeatable."),
+    batch: int = typer.Option(1, "--batch", min=1),
+    reuse: str = typer.Option("none", "--reuse", help="none, keyframe:K, recurrent:M, adaptive."),
+    frames: int = typer.Option(8, "--frames", min=1, help="Frames per timed repeat."),
+    repeats: int = typer.Option(3, "--repeats", min=1),
+    json_file: Optional[Path] = typer.Option(None, "--json", help="Write the records to this JSON file."),
+) -> None:
+    """Measure inference fps, TFLOP/s and peak memory; prints a table."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from stream_derain.bench import bench_inference, parse_resolution
+    from stream_derain.backends.select import select_runner
+    from stream_derain.checkpoint import load_model
+
+    try:
+        sizes = [parse_resolution(text) for text in resolution]
+    except ValueError as error:
+        raise DerainError(str(error)) from None
+    loaded = load_model(model)
+    records = []
+    table = Table("backend", "resolution", "batch", "reuse", "fps (median)", "spread", "TFLOP/s", "host MiB", "GPU MiB")
+    for name in backend:
+        runner = select_runner(loaded.generator, name, device)
+        for height, width in sizes:
+            result = bench_inference(runner, loaded.generator, height, width, batch, reuse, frames, repeats=repeats)
+            records.append({"model": loaded.source, **result.to_dict()})
+            gpu = f"{result.peak_gpu_mib:.0f}" if result.peak_gpu_mib is not None else "-"
+            table.add_row(result.backend, f"{height}x{width}", str(batch), result.reuse, f"{result.fps_median:.2f}",
+                          f"{result.fps_min:.2f}-{result.fps_max:.2f}", f"{result.tflops:.3f}",
+                          f"{result.peak_host_mib:.0f}", gpu)
+    Console().print(table)
+    if json_file:
+        json_file.write_text(json.dumps(records, indent=2))
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: partial outputs are removed
 

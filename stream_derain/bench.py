@@ -1,0 +1,159 @@
+"""`derain bench`: inference speed of a model on a backend, measured the same way everywhere.
+
+Inference is timed over a short sequence of frames with the chosen reuse policy, synchronised
+with the device, after a warm-up; repeats give a median and a spread. Achieved TFLOP/s come from
+the MACs that actually ran (ARN steps are counted, since reuse skips some of them).
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from .backends.base import AttentionState, Runner
+from .cost import count_macs
+from .frames import pad_to_multiple
+from .models import Generator
+from .temporal import parse_policy
+
+RESOLUTIONS = {"480x720": (480, 720), "720p": (720, 1280), "1080p": (1080, 1920), "4k": (2160, 3840)}
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """`720p`, `1080p`, `4k`, `480x720` (H x W)."""
+    key = text.strip().lower()
+    if key in RESOLUTIONS:
+        return RESOLUTIONS[key]
+    height, sep, width = key.partition("x")
+    if sep and height.isdigit() and width.isdigit() and int(height) > 0 and int(width) > 0:
+        return int(height), int(width)
+    raise ValueError(f"bad resolution {text!r}: use 480x720 (H x W), 720p, 1080p or 4k")
+
+
+class CountingRunner:
+    """Passes calls through to a runner and counts the ARN steps and restores per frame."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.inner = runner
+        self.name, self.config = runner.name, runner.config
+        self.device, self.dtype = runner.device, runner.dtype
+        self.attend_frames = 0
+        self.restore_frames = 0
+
+    def init_state(self, x: torch.Tensor) -> AttentionState:
+        return self.inner.init_state(x)
+
+    def attend_step(self, x: torch.Tensor, state: AttentionState) -> AttentionState:
+        self.attend_frames += len(x)
+        return self.inner.attend_step(x, state)
+
+    def restore(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self.restore_frames += len(x)
+        return self.inner.restore(x, mask)
+
+
+@dataclass
+class InferenceBench:
+    backend: str
+    device: str
+    dtype: str
+    resolution: tuple[int, int]
+    batch: int
+    reuse: str
+    frames: int
+    fps_median: float
+    fps_min: float
+    fps_max: float
+    arn_steps_per_frame: float
+    tflops: float
+    peak_host_mib: float
+    peak_gpu_mib: float | None
+    repeats: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_host_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_inference(
+    runner: Runner,
+    generator: Generator,
+    height: int,
+    width: int,
+    batch: int = 1,
+    reuse: str = "none",
+    frames: int = 8,
+    warmup: int = 1,
+    repeats: int = 3,
+) -> InferenceBench:
+    """Frames per second of attend + restore on `frames` frames, `repeats` times."""
+    counter = CountingRunner(runner)
+    policy = parse_policy(reuse)
+    torch.manual_seed(0)
+    base = torch.rand(1, 3, height, width, device=runner.device, dtype=runner.dtype)
+    # slowly drifting frames, so change-driven policies see something like video
+    clip = [base.roll(shifts=i, dims=-1) for i in range(batch)]
+    x, _ = pad_to_multiple(torch.cat(clip), runner.config.pad_multiple)
+    batches = max(1, frames // batch)
+    if runner.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(runner.device)
+
+    def one_pass() -> float:
+        policy.reset()
+        synchronize(runner.device)
+        start = time.perf_counter()
+        for _ in range(batches):
+            counter.restore(x, policy.masks(x, counter))
+        synchronize(runner.device)
+        return batches * batch / (time.perf_counter() - start)
+
+    for _ in range(warmup):
+        one_pass()
+    counter.attend_frames = counter.restore_frames = 0
+    rates = [one_pass() for _ in range(repeats)]
+    steps_per_frame = counter.attend_frames / counter.restore_frames
+    macs = count_macs(Generator(generator.config).to("meta"), *x.shape[-2:])
+    macs_per_frame = macs["restore"] + macs["arn"] * steps_per_frame / generator.config.steps
+    fps = statistics.median(rates)
+    return InferenceBench(
+        backend=runner.name,
+        device=str(runner.device),
+        dtype=str(runner.dtype).replace("torch.", ""),
+        resolution=(height, width),
+        batch=batch,
+        reuse=policy.spec,
+        frames=batches * batch,
+        fps_median=fps,
+        fps_min=min(rates),
+        fps_max=max(rates),
+        arn_steps_per_frame=steps_per_frame,
+        tflops=2 * macs_per_frame * fps / 1e12,
+        peak_host_mib=peak_host_mib(),
+        peak_gpu_mib=torch.cuda.max_memory_allocated(runner.device) / 2**20 if runner.device.type == "cuda" else None,
+        repeats=rates,
+    )
+
+
+def matmul_peak_tflops(device: torch.device, dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """The device's measured dense matrix-multiply rate: the ceiling to compare a model against."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e12

@@ -1,0 +1,40 @@
+import json
+
+import pytest
+import torch
+
+from stream_derain.backends.torch_runner import TorchRunner
+from stream_derain.bench import bench_inference, parse_resolution
+from stream_derain.models import build_generator
+
+
+def test_resolutions_parse_by_name_and_size():
+    assert parse_resolution("1080p") == (1080, 1920)
+    assert parse_resolution("4K") == (2160, 3840)
+    assert parse_resolution("481x721") == (481, 721)
+    for bad in ("720", "0x10", "ax b", ""):
+        with pytest.raises(ValueError):
+            parse_resolution(bad)
+
+
+def test_reuse_skips_arn_steps_and_the_count_shows_it():
+    generator = build_generator("lite")
+    runner = TorchRunner(generator)
+    none = bench_inference(runner, generator, 32, 48, batch=2, reuse="none", frames=4, warmup=0, repeats=1)
+    keyframe = bench_inference(runner, generator, 32, 48, batch=2, reuse="keyframe:4", frames=4, warmup=0, repeats=1)
+    assert none.arn_steps_per_frame == 4.0
+    assert keyframe.arn_steps_per_frame == 1.0  # one full pass of 4 steps per 4 frames
+    assert none.fps_median > 0 and none.tflops > 0 and none.peak_host_mib > 0
+
+
+def test_cli_writes_a_json_record(tmp_path, run_cli):
+    out = tmp_path / "bench.json"
+    result = run_cli("bench", "--backend", "torch", "-r", "32x48", "--frames", "1", "--repeats", "1", "--json", out)
+    assert result.code == 0, result.err
+    record = json.loads(out.read_text())[0]
+    assert record["resolution"] == [32, 48] and record["backend"].startswith("torch")
+
+
+def test_cli_rejects_a_bad_resolution(run_cli):
+    result = run_cli("bench", "-r", "huge")
+    assert result.code == 2 and "bad resolution" in result.err
