@@ -104,6 +104,76 @@ def info(
 # --- synth commands ---
 
 
+def parse_range(text: str, name: str) -> tuple[float, float]:
+    """'0.1' or '0.05,0.4' -> (low, high)."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise DerainError(f"--{name} takes a number or LOW,HIGH, got {text!r}") from None
+    if len(values) not in (1, 2):
+        raise DerainError(f"--{name} takes a number or LOW,HIGH, got {text!r}")
+    return (values[0], values[-1])
+
+
+@app.command("synth")
+def synth_command(
+    clean: Path = typer.Argument(..., help="A clean image, a folder of images, or a video."),
+    out: Path = typer.Argument(..., help="Output folder (data/, gt/, mask/ for images; NAME_rain.mp4 for video)."),
+    density: str = typer.Option("0.15,0.6", help="Share of the frame covered by drops: a value or LOW,HIGH."),
+    size: str = typer.Option("2,45", help="Drop radius in pixels: LOW,HIGH (heavy-tailed: most drops are small)."),
+    focus_mix: float = typer.Option(0.7, help="Share of out-of-focus drops, 0 (all sharp) to 1 (all blurry)."),
+    veil: str = typer.Option("0.02,0.2", help="Whole-frame haze from the wet glass: a value or LOW,HIGH."),
+    seed: int = typer.Option(0, help="The same seed gives the same drops, bit for bit."),
+    count: int = typer.Option(1, help="Rainy versions of each image."),
+    frames: int = typer.Option(0, help="With images: make a clip of this many frames, the camera moving."),
+    fps: float = typer.Option(25.0, help="Frame rate of clips made from images."),
+    motion: str = typer.Option("mixed", help="Camera over images: pan, zoom, shake or mixed."),
+    rain_rate: float = typer.Option(0.03, help="Video: new drops per frame per 100x100 pixels."),
+    overwrite: bool = typer.Option(False, help="Replace existing output videos."),
+) -> None:
+    """Render raindrops onto clean images or video."""
+    import warnings
+
+    from stream_derain.synth import RainConfig, synth_path
+    from stream_derain.synth.camera import MOTIONS
+
+    if motion not in MOTIONS:
+        raise DerainError(f"--motion must be one of {', '.join(MOTIONS)}, got {motion!r}")
+    config = RainConfig(
+        density=parse_range(density, "density"),
+        radius=parse_range(size, "size"),
+        focus_mix=focus_mix,
+        veil=parse_range(veil, "veil"),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skipped files are counted and reported below
+        report = synth_path(clean, out, config, seed, count, frames, fps, motion, rain_rate, overwrite)
+    typer.echo(f"wrote {report.written} to {out}")
+    if report.skipped:
+        typer.echo(f"skipped {len(report.skipped)} unreadable: {', '.join(p.name for p in report.skipped)}", err=True)
+
+
+@app.command("sources")
+def sources_command(
+    export: Optional[Path] = typer.Option(None, help="Copy the sources into this folder."),
+    kind: Optional[str] = typer.Option(None, help="Only 'image' or 'video' sources."),
+) -> None:
+    """List the clean photos and videos that installed packages ship, or export them."""
+    from stream_derain.synth.sources import available_sources, export_sources
+
+    if kind not in (None, "image", "video"):
+        raise DerainError(f"--kind must be image or video, got {kind!r}")
+    if export is not None:
+        written = export_sources(export, kind)
+        typer.echo(f"exported {len(written)} sources to {export}")
+        return
+    found = available_sources(kind)
+    if not found:
+        typer.echo("no clean sources installed (pip install scikit-image, or stream-derain[synth])")
+    for source, path in found:
+        typer.echo(f"{source.name:28} {source.kind:6} {source.licence:45} {path}")
+
+
 # --- video commands ---
 
 

@@ -1,0 +1,46 @@
+"""What the renderer may draw: ranges that each rendered image samples its drops and look from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import DerainError
+
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RainConfig:
+    """Ranges for the drops of one image; each image draws its own values from them.
+
+    Sizes are drop radii in pixels of the image they are drawn on (real photos at 720x480
+    show radii of about 3 to 40 px). `density` is the fraction of the image covered by drops
+    before overlaps. `focus_mix` is the share of out-of-focus drops, 0 (all sharp little
+    lenses) to 1 (all soft blurry discs).
+    """
+
+    density: Range = (0.15, 0.6)
+    radius: Range = (2.0, 45.0)
+    size_tail: float = 1.8  # power-law exponent of radii: many small drops, few big ones
+    focus_mix: float = 0.7
+    blur_sigma: Range = (4.0, 14.0)  # defocus blur of out-of-focus drops, in pixels
+    magnification: Range = (1.0, 3.5)  # how much wider than the drop its inverted view is
+    merged_fraction: float = 0.15
+    trail_fraction: float = 0.08
+    haze: Range = (0.2, 0.55)  # drops scatter light: their view is brighter and flatter
+    veil: Range = (0.02, 0.2)  # whole-frame contrast loss from the wet glass
+    mask_threshold: int = 30  # the paper's |rain - clean| threshold, of 255
+
+    def __post_init__(self) -> None:
+        for name in ("density", "radius", "blur_sigma", "magnification", "haze", "veil"):
+            low, high = getattr(self, name)
+            if not 0 <= low <= high:
+                raise DerainError(f"{name} range must be 0 <= low <= high, got {low}, {high}")
+        if not 0 < self.density[1] <= 2:
+            raise DerainError(f"density must be in (0, 2], got {self.density[1]}")
+        if self.radius[0] < 0.5:
+            raise DerainError(f"smallest drop radius must be at least 0.5 px, got {self.radius[0]}")
+        if not 0 <= self.focus_mix <= 1:
+            raise DerainError(f"focus mix must be in [0, 1], got {self.focus_mix}")
+        if self.veil[1] >= 1 or self.haze[1] >= 1:
+            raise DerainError("veil and haze must stay below 1")

@@ -1,0 +1,124 @@
+"""Render drops onto a clean image: refraction, rim, highlight, defocus and veil."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .config import RainConfig
+from .drops import Drops, sample_drops
+from .mask import channel_max, paper_mask
+from .raster import DropMaps, rasterize
+
+Seed = int | np.random.Generator
+
+
+@dataclass(frozen=True)
+class Look:
+    """How one image's drops look; a video keeps one look for all its frames."""
+
+    blur_sigma: float  # defocus of the out-of-focus drops
+    lens_blur: float  # a water lens is no perfect optic: its view is a little soft
+    haze: float
+    rim: float  # darkening at the rim, where light is bent out of the camera's view
+    veil: float
+    airlight: tuple[float, float, float]
+
+
+@dataclass
+class RainySample:
+    """One rendered pair: `rain` and `clean` (H, W, 3) uint8 RGB, `soft_mask` (H, W) float32
+    in [0, 1], and `mask` (H, W) bool, the paper's |rain - clean| > threshold inside drops."""
+
+    rain: np.ndarray
+    clean: np.ndarray
+    soft_mask: np.ndarray
+    mask: np.ndarray
+
+
+def as_rng(seed: Seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def sample_look(rng: np.random.Generator, config: RainConfig) -> Look:
+    grey = rng.uniform(0.7, 0.97)
+    tint = rng.uniform(-0.03, 0.03, 3)
+    return Look(
+        blur_sigma=float(rng.uniform(*config.blur_sigma)),
+        lens_blur=float(rng.uniform(1.5, 4.0)),
+        haze=float(rng.uniform(*config.haze)),
+        rim=float(rng.uniform(0.1, 0.4)),
+        veil=float(rng.uniform(*config.veil)),
+        airlight=tuple(float(v) for v in np.clip(grey + tint, 0, 1)),
+    )
+
+
+def synthesize(clean: np.ndarray, seed: Seed, config: RainConfig = RainConfig()) -> RainySample:
+    """Rain on `clean` ((H, W, 3) uint8 RGB): the same seed gives the same drops, bit for bit."""
+    rng = as_rng(seed)
+    drops = sample_drops(rng, clean.shape[0], clean.shape[1], config)
+    return render_drops(clean, drops, sample_look(rng, config), config.mask_threshold)
+
+
+def render_drops(clean: np.ndarray, drops: Drops, look: Look, mask_threshold: int = 30) -> RainySample:
+    """Composite `drops` over `clean`: the out-of-focus layer first, the sharp one on top."""
+    clean = np.ascontiguousarray(clean)
+    height, width = clean.shape[:2]
+    image = clean.astype(np.float32) / 255
+    soft = np.zeros((height, width), np.float32)
+    for blurred in (True, False):
+        layer = drops.select(drops.blurred == blurred)
+        if len(layer) == 0:
+            continue
+        maps = rasterize(layer, height, width)
+        sigma = look.blur_sigma if blurred else 0.0
+        image, alpha = _composite_layer(image, maps, look, sigma)
+        soft = np.maximum(soft, alpha)
+    with_drops = _to_uint8(image)
+    if look.veil > 0:
+        image = image * (1 - look.veil) + look.veil * np.asarray(look.airlight, np.float32)
+    rain = _to_uint8(image)
+    # The paper's mask, measured before the veil so a hazy frame does not light it up; and
+    # never set where the rainy pixel equals the clean one.
+    mask = paper_mask(with_drops, clean, mask_threshold) & (soft > 0.05) & (channel_max(cv2.absdiff(rain, clean)) > 0)
+    return RainySample(rain=rain, clean=clean, soft_mask=soft, mask=mask)
+
+
+def _composite_layer(image: np.ndarray, maps: DropMaps, look: Look, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    height, width = maps.alpha.shape
+    padded = np.pad(maps.potential, 1, mode="edge")  # central differences that work at any size
+    grad_x = (padded[1:-1, 2:] - padded[1:-1, :-2]) * 0.5
+    grad_y = (padded[2:, 1:-1] - padded[:-2, 1:-1]) * 0.5
+    xs = np.arange(width, dtype=np.float32)[None, :] + grad_x
+    ys = np.arange(height, dtype=np.float32)[:, None] + grad_y
+    view = cv2.remap(image, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    view = cv2.GaussianBlur(view, (0, 0), look.lens_blur)
+    # Haze, rim and highlight folded into one gain and one offset: fewer passes over the image.
+    shade = 1 - look.rim * np.clip(1 - maps.depth * (1 / 0.35), 0, 1) ** 2
+    gain = ((1 - look.haze) * shade)[..., None]
+    offset = (look.haze * shade)[..., None] * np.asarray(look.airlight, np.float32) + maps.highlight[..., None]
+    view = view * gain + offset
+    alpha = maps.alpha
+    change = alpha[..., None] * (view - image)
+    if sigma > 0:
+        # The glass is out of focus, the scene is not: blur what the drops change, not the scene.
+        change = defocus(change, sigma)
+        alpha = defocus(alpha, sigma)
+    return image + change, alpha
+
+
+def defocus(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur; wide ones at reduced resolution, which looks the same and costs far less."""
+    factor = int(sigma // 2.5)
+    height, width = image.shape[:2]
+    if factor < 2 or min(height, width) < 8 * factor:
+        return cv2.GaussianBlur(image, (0, 0), sigma)
+    small = cv2.resize(image, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,227 @@
+"""Raindrop synthesis: determinism, masks, files, video timing."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from stream_derain.errors import DerainError
+from stream_derain.synth import (
+    RainConfig,
+    WetGlass,
+    available_sources,
+    export_sources,
+    paper_mask,
+    render_clip,
+    synth_images,
+    synth_path,
+    synth_video,
+    synthesize,
+)
+
+
+def scene(height: int = 64, width: int = 96, seed: int = 0) -> np.ndarray:
+    """A smooth, textured clean image: refraction shows on it."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+DENSE = RainConfig(density=(0.4, 0.5), radius=(3.0, 12.0))
+
+
+def test_same_seed_same_drops_bit_for_bit() -> None:
+    first, second = synthesize(scene(), 7, DENSE), synthesize(scene(), 7, DENSE)
+    assert np.array_equal(first.rain, second.rain)
+    assert np.array_equal(first.soft_mask, second.soft_mask)
+    assert np.array_equal(first.mask, second.mask)
+    assert not np.array_equal(first.rain, synthesize(scene(), 8, DENSE).rain)
+
+
+def test_outputs_have_the_promised_types_and_ranges() -> None:
+    sample = synthesize(scene(), 1, DENSE)
+    assert sample.rain.shape == sample.clean.shape == (64, 96, 3) and sample.rain.dtype == np.uint8
+    assert sample.soft_mask.shape == (64, 96) and sample.soft_mask.dtype == np.float32
+    assert 0 <= sample.soft_mask.min() and sample.soft_mask.max() <= 1
+    assert sample.mask.dtype == bool and sample.mask.any()
+    assert np.array_equal(sample.clean, scene())
+
+
+@pytest.mark.parametrize("image", [scene(), np.full((64, 96, 3), 128, np.uint8)], ids=["textured", "flat"])
+def test_mask_is_zero_wherever_rain_equals_clean(image: np.ndarray) -> None:
+    for seed in range(4):
+        sample = synthesize(image, seed, RainConfig(density=(0.15, 0.2), radius=(3.0, 12.0), veil=(0.0, 0.0)))
+        unchanged = (sample.rain == sample.clean).all(axis=2)
+        assert unchanged.any()
+        assert not sample.mask[unchanged].any()
+        assert not sample.mask[sample.soft_mask == 0].any()
+
+
+def test_mask_is_the_papers_threshold_inside_drops() -> None:
+    sample = synthesize(scene(), 3, RainConfig(density=(0.3, 0.3), veil=(0.0, 0.0)))
+    assert np.array_equal(sample.mask, paper_mask(sample.rain, sample.clean) & (sample.soft_mask > 0.05))
+
+
+def test_paper_mask_threshold_is_30_of_255_max_over_channels() -> None:
+    clean = np.zeros((1, 3, 3), np.uint8)
+    rain = clean.copy()
+    rain[0, 0, 1] = 31
+    rain[0, 1, 2] = 30
+    assert paper_mask(rain, clean).tolist() == [[True, False, False]]
+
+
+def test_density_and_focus_change_the_drops() -> None:
+    sparse = synthesize(scene(), 0, RainConfig(density=(0.02, 0.02))).soft_mask.mean()
+    dense = synthesize(scene(), 0, RainConfig(density=(0.6, 0.6))).soft_mask.mean()
+    assert dense > 3 * sparse
+    sharp = synthesize(scene(), 0, RainConfig(focus_mix=0.0, density=(0.3, 0.3)))
+    blurry = synthesize(scene(), 0, RainConfig(focus_mix=1.0, density=(0.3, 0.3)))
+    # Defocus spreads each drop's edge: fewer fully opaque pixels, more partial ones.
+    partial = lambda s: ((s.soft_mask > 0.05) & (s.soft_mask < 0.95)).mean()  # noqa: E731
+    assert partial(blurry) > partial(sharp)
+
+
+def test_bad_config_is_a_clear_error() -> None:
+    with pytest.raises(DerainError):
+        RainConfig(radius=(10.0, 2.0))
+    with pytest.raises(DerainError):
+        RainConfig(focus_mix=1.5)
+
+
+def test_tiny_images_render() -> None:
+    for height, width in ((1, 1), (5, 3), (17, 9)):
+        assert synthesize(scene(24, 24)[:height, :width], 0).rain.shape == (height, width, 3)
+
+
+def test_drops_stay_on_the_glass_while_the_scene_moves() -> None:
+    glass = WetGlass(np.random.default_rng(0), 64, 96, DENSE, rain_rate=0.0)
+    before = set(zip(glass.drops.x.tolist(), glass.drops.y.tolist()))
+    for _ in range(3):
+        glass.step()
+    after = set(zip(glass.drops.x.tolist(), glass.drops.y.tolist()))
+    # Most drops keep their exact place; only sliding and merging ones move.
+    assert len(before & after) > 0.8 * len(before)
+
+
+def test_clip_is_seeded() -> None:
+    frames = [np.roll(scene(), shift, axis=1) for shift in range(4)]
+    first = [s.rain for s in render_clip(frames, 5, DENSE)]
+    second = [s.rain for s in render_clip(frames, 5, DENSE)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert len(first) == 4
+
+
+def test_folder_to_raindrop_layout(tmp_path: Path) -> None:
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    cv2.imwrite(str(clean / "a.png"), scene())
+    (clean / "broken.png").write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match="broken.png"):
+        report = synth_images(clean, tmp_path / "out", DENSE, seed=3, count=2)
+    assert report.written == 2 and [p.name for p in report.skipped] == ["broken.png"]
+    for index in (0, 1):
+        rain = cv2.imread(str(tmp_path / "out" / "data" / f"{index}_rain.png"))
+        gt = cv2.imread(str(tmp_path / "out" / "gt" / f"{index}_clean.png"))
+        mask = cv2.imread(str(tmp_path / "out" / "mask" / f"{index}_mask.png"), cv2.IMREAD_GRAYSCALE)
+        assert rain.shape == gt.shape == (64, 96, 3) and set(np.unique(mask)) <= {0, 255}
+        assert np.array_equal(gt, scene())
+    again = tmp_path / "again"
+    with pytest.warns(UserWarning):
+        synth_images(clean, again, DENSE, seed=3, count=2)
+    for name in ("data/0_rain.png", "data/1_rain.png", "mask/1_mask.png"):
+        assert (tmp_path / "out" / name).read_bytes() == (again / name).read_bytes()
+
+
+def test_folder_of_only_unreadable_files_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(b"junk")
+    with pytest.warns(UserWarning), pytest.raises(DerainError, match="could be read"):
+        synth_images(tmp_path, tmp_path / "out")
+
+
+def make_video(path: Path, frames: int = 8, fps: int = 10, audio: bool = True, video: bool = True) -> None:
+    with av.open(str(path), "w") as container:
+        if video:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        if audio:
+            sound = container.add_stream("aac", rate=16000, layout="mono")
+        if video:
+            for index in range(frames):
+                frame = av.VideoFrame.from_ndarray(np.roll(scene()[..., ::-1], index, axis=1).copy(), format="rgb24")
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        if audio:
+            for index in range(frames * 2):
+                chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 16000, index * 1024
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode(None))
+
+
+def video_facts(path: Path) -> tuple[int, Fraction, list[str], tuple[int, int]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate, kinds = stream.average_rate, sorted(s.type for s in container.streams)
+        size = (stream.codec_context.height, stream.codec_context.width)
+        count = sum(1 for _ in container.decode(video=0))
+    return count, rate, kinds, size
+
+
+def test_video_keeps_frame_count_fps_and_audio(tmp_path: Path) -> None:
+    source = tmp_path / "walk.mp4"
+    make_video(source, frames=8, fps=10)
+    rain, clean = synth_video(source, tmp_path / "out", DENSE, seed=1)
+    assert rain.name == "walk_rain.mp4" and clean.name == "walk_clean.mp4"
+    count, rate, kinds, size = video_facts(rain)
+    assert (count, rate, kinds, size) == (8, 10, ["audio", "video"], (64, 96))
+    assert clean.read_bytes() == source.read_bytes()
+    with pytest.raises(DerainError, match="exists"):
+        synth_video(source, tmp_path / "out", DENSE, seed=1)
+
+
+def test_video_without_video_stream_is_a_clear_error(tmp_path: Path) -> None:
+    source = tmp_path / "sound.mp4"
+    make_video(source, video=False)
+    with pytest.raises(DerainError, match="no video stream"):
+        synth_video(source, tmp_path / "out")
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\0" * 100)
+    with pytest.raises(DerainError, match="cannot open"):
+        synth_video(garbage, tmp_path / "out")
+
+
+def test_still_image_becomes_a_moving_clip_pair(tmp_path: Path) -> None:
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), scene(96, 128))
+    synth_path(image, tmp_path / "out", DENSE, seed=2, frames=5, fps=12)
+    rain_facts = video_facts(tmp_path / "out" / "still_rain.mp4")
+    clean_facts = video_facts(tmp_path / "out" / "still_clean.mp4")
+    assert rain_facts == clean_facts and rain_facts[:2] == (5, 12)
+
+
+def test_cli_synth_and_sources(tmp_path: Path) -> None:
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), scene())
+    runner = CliRunner()
+    result = runner.invoke(app, ["synth", str(image), str(tmp_path / "out"), "--density", "0.3", "--size", "2,10", "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "data" / "0_rain.png").is_file()
+    bad = runner.invoke(app, ["synth", str(image), str(tmp_path / "o2"), "--density", "lots"])
+    assert isinstance(bad.exception, DerainError)
+    listed = runner.invoke(app, ["sources"])
+    assert listed.exit_code == 0 and "skimage-astronaut" in listed.output
+
+
+def test_sources_are_found_and_exported(tmp_path: Path) -> None:
+    images = dict((s.name, p) for s, p in available_sources("image"))
+    assert "skimage-astronaut" in images  # scikit-image is a core dependency
+    written = export_sources(tmp_path / "clean", kind="image")
+    assert tmp_path / "clean" / "skimage-astronaut.png" in written
+    assert all(p.stat().st_size > 0 for p in written)
