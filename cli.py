@@ -119,10 +119,10 @@ def parse_range(text: str, name: str) -> tuple[float, float]:
 def synth_command(
     clean: Path = typer.Argument(..., help="A clean image, a folder of images, or a video."),
     out: Path = typer.Argument(..., help="Output folder (data/, gt/, mask/ for images; NAME_rain.mp4 for video)."),
-    density: str = typer.Option("0.15,0.6", help="Share of the frame covered by drops: a value or LOW,HIGH."),
-    size: str = typer.Option("2,45", help="Drop radius in pixels: LOW,HIGH (heavy-tailed: most drops are small)."),
-    focus_mix: float = typer.Option(0.7, help="Share of out-of-focus drops, 0 (all sharp) to 1 (all blurry)."),
-    veil: str = typer.Option("0.02,0.2", help="Whole-frame haze from the wet glass: a value or LOW,HIGH."),
+    density: Optional[str] = typer.Option(None, help="Share of the frame covered by drops: a value or LOW,HIGH."),
+    size: Optional[str] = typer.Option(None, help="Drop radius in pixels: LOW,HIGH (heavy-tailed: most drops are small)."),
+    focus_mix: Optional[float] = typer.Option(None, help="Share of out-of-focus drops, 0 (all sharp) to 1 (all blurry)."),
+    veil: Optional[str] = typer.Option(None, help="Whole-frame haze from the wet glass: a value or LOW,HIGH."),
     seed: int = typer.Option(0, help="The same seed gives the same drops, bit for bit."),
     count: int = typer.Option(1, help="Rainy versions of each image."),
     frames: int = typer.Option(0, help="With images: make a clip of this many frames, the camera moving."),
@@ -139,12 +139,14 @@ def synth_command(
 
     if motion not in MOTIONS:
         raise DerainError(f"--motion must be one of {', '.join(MOTIONS)}, got {motion!r}")
-    config = RainConfig(
-        density=parse_range(density, "density"),
-        radius=parse_range(size, "size"),
-        focus_mix=focus_mix,
-        veil=parse_range(veil, "veil"),
-    )
+    # options left out keep RainConfig's defaults, so the CLI and the library render alike
+    overrides = {
+        "density": density and parse_range(density, "density"),
+        "radius": size and parse_range(size, "size"),
+        "focus_mix": focus_mix,
+        "veil": veil and parse_range(veil, "veil"),
+    }
+    config = RainConfig(**{key: value for key, value in overrides.items() if value is not None})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skipped files are counted and reported below
         report = synth_path(clean, out, config, seed, count, frames, fps, motion, rain_rate, overwrite)

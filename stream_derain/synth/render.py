@@ -47,7 +47,7 @@ def sample_look(rng: np.random.Generator, config: RainConfig) -> Look:
     tint = rng.uniform(-0.03, 0.03, 3)
     return Look(
         blur_sigma=float(rng.uniform(*config.blur_sigma)),
-        lens_blur=float(rng.uniform(1.5, 4.0)),
+        lens_blur=float(rng.uniform(*config.lens_blur)),
         haze=float(rng.uniform(*config.haze)),
         rim=float(rng.uniform(0.1, 0.4)),
         veil=float(rng.uniform(*config.veil)),
@@ -101,12 +101,14 @@ def _composite_layer(image: np.ndarray, maps: DropMaps, look: Look, sigma: float
     offset = (look.haze * shade)[..., None] * np.asarray(look.airlight, np.float32) + maps.highlight[..., None]
     view = view * gain + offset
     alpha = maps.alpha
-    change = alpha[..., None] * (view - image)
     if sigma > 0:
-        # The glass is out of focus, the scene is not: blur what the drops change, not the scene.
-        change = defocus(change, sigma)
+        # The glass is out of focus, the scene is not: the drops' own light (coverage times lens
+        # view) is blurred, and the sharp scene shows through only where the blurred drops leave
+        # it room. A defocused occluder dims the scene behind it; it does not keep its detail.
+        drawn = defocus(alpha[..., None] * view, sigma)
         alpha = defocus(alpha, sigma)
-    return image + change, alpha
+        return image * (1 - alpha[..., None]) + drawn, alpha
+    return image + alpha[..., None] * (view - image), alpha
 
 
 def defocus(image: np.ndarray, sigma: float) -> np.ndarray:
