@@ -185,6 +185,71 @@ def sources_command(
 # --- train and eval commands ---
 
 
+@app.command("train")
+def train_command(
+    recipe: Optional[Path] = typer.Option(None, "--recipe", "-r", help="TOML (or YAML) file holding every option; see train/recipes/."),
+    set_options: list[str] = typer.Option([], "--set", help="Override any recipe option: table.key=value (e.g. loss.gan=0.02). Repeatable."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Run folder: training state, logs, best.pt (run.out)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out exactly where it stopped."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (run.steps)."),
+    stop_at: Optional[int] = typer.Option(None, "--stop-at", help="Stop after this step with a checkpoint, to --resume later."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Preset to train: lite or full (model.preset)."),
+    data_root: Optional[str] = typer.Option(None, "--data", help="Clean images to render drops on, or a pairs folder (data.root)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Per-process batch size (data.batch_size)."),
+    crop: Optional[int] = typer.Option(None, "--crop", help="Training crop size in pixels (data.crop)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Data loader worker processes (data.workers)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (optim.lr)."),
+    vgg_weights: Optional[str] = typer.Option(None, "--vgg-weights", help="torchvision vgg16 state dict for the perceptual loss (loss.vgg_weights)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (run.device)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="run.seed"),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show the progress bar (run.progress)."),
+    tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard", help="Log to TensorBoard when installed (run.tensorboard)."),
+) -> None:
+    """Train a generator (the attentive GAN). Same command under torchrun for N processes."""
+    from train.config import load_config
+    from train.trainer import saved_options, train
+
+    model_table = {"model.preset": model} if model else {}
+    values = {
+        **model_table, "run.out": out, "run.steps": steps, "run.stop_at": stop_at, "data.root": data_root,
+        "data.batch_size": batch_size, "data.crop": crop, "data.workers": workers, "optim.lr": lr,
+        "loss.vgg_weights": vgg_weights, "run.device": device, "run.seed": seed, "run.progress": progress,
+        "run.tensorboard": tensorboard,
+    }
+    base = None
+    if resume and recipe is None:
+        base = saved_options(Path(out or load_config().run.out))
+        values["run.stop_at"] = stop_at or 0  # a saved stop point is not a reason to stop again
+    config = load_config(recipe, set_options, values, base)
+    train(config, resume=resume)
+
+
+@app.command("eval")
+def eval_command(
+    pairs: Path = typer.Argument(..., help="Paired folder: data/ + gt/ (Raindrop) or rain/ + clean/, N_rain.png with N_clean.png."),
+    model: str = ModelOption,
+    device: str = DeviceOption,
+    backend: str = BackendOption,
+    json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """PSNR/SSIM by the paper's protocol, per image and mean, beside the identity baseline."""
+    import json
+
+    from rich.console import Console
+
+    from stream_derain.derainer import Derainer
+    from stream_derain.evaluate import EvalReport, evaluate, find_pairs, report_table
+
+    found = find_pairs(pairs)
+    derainer = Derainer(model=model, device=device, backend=backend)
+    warn_if_untrained(derainer)
+    report = EvalReport(str(pairs), derainer.model.source, evaluate(found, derainer))
+    if json_output:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        Console().print(report_table(report))
+
+
 # --- live commands ---
 
 

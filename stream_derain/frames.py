@@ -23,7 +23,8 @@ def frames_to_tensor(
 
 def tensor_to_frames(images: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) in [0, 1] -> (N, H, W, 3) uint8 on the host, rounded and clipped."""
-    scaled = images.detach().float().clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
+    # out-of-place first: .float() of a float32 tensor is the caller's own tensor
+    scaled = images.detach().float().clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
     return scaled.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 

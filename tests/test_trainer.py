@@ -1,0 +1,148 @@
+"""The trainer on CPU at a tiny size: exact resume, exported checkpoints, logs and options."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from stream_derain.checkpoint import load_checkpoint
+from stream_derain.errors import DerainError
+from train.config import OptimOptions, config_from_dict
+from train.trainer import STATE_FILE, StreamBatches, lr_factor, train
+
+TINY_MODEL = {
+    "preset": "lite", "arn_channels": 4, "arn_blocks": 1, "steps": 2, "arn_scale": 1,
+    "ae_channels": [4, 8, 8], "ae_first_kernel": 3, "ae_convs_before_dilation": 0,
+    "ae_dilations": [2], "ae_convs_after_dilation": 0, "pad_multiple": 4,
+}
+
+
+class TinyDrops(Dataset):
+    """Smooth random scenes with bright discs for drops, drawn from the global torch RNG."""
+
+    def __init__(self, length: int = 16, size: int = 32):
+        self.length, self.size = length, size
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        clean = F.interpolate(torch.rand(1, 3, 4, 4), size=(self.size, self.size), mode="bilinear")[0]
+        yy, xx = torch.meshgrid(torch.arange(self.size), torch.arange(self.size), indexing="ij")
+        mask = torch.zeros(1, self.size, self.size)
+        for _ in range(int(torch.randint(1, 4, ()))):
+            cy, cx, r = torch.randint(0, self.size, (2,)).tolist() + [int(torch.randint(2, 6, ()))]
+            mask[0][(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 1.0
+        rain = clean * (1 - mask) + mask * (0.5 + 0.5 * clean.mean(0, keepdim=True))
+        return {"rain": rain, "clean": clean, "mask": mask}
+
+
+def tiny_config(out, **run):
+    """Six steps that pass through every phase: ARN pretraining, then G alone, then the GAN."""
+    recipe = {
+        "model": TINY_MODEL,
+        "data": {"batch_size": 2, "min_drop_coverage": 0.02},
+        "loss": {"gan": 0.01, "gan_start": 5, "drop_mse": 1.0, "mask_loss": "bce"},
+        "optim": {"lr": 1e-3, "warmup": 2, "decay": "cosine", "grad_clip": 1.0, "arn_pretrain": 1},
+        "run": {"out": str(out), "steps": 6, "ckpt_every": 3, "val_every": 3, "log_every": 1,
+                "progress": False, "tensorboard": False, **run},
+    }
+    return config_from_dict(recipe)
+
+
+def records(out):
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for line in lines:
+        line.pop("time", None)
+    return lines
+
+
+def test_stopped_and_resumed_run_matches_a_straight_run(tmp_path):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    train(tiny_config(straight), train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+    first = train(tiny_config(stopped, stop_at=3), train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+    assert first["step"] == 3 and not (stopped / "final.pt").exists()
+    train(tiny_config(stopped), resume=True, train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+
+    expected = records(straight)
+    assert [r["step"] for r in expected if "total" in r] == [1, 2, 3, 4, 5, 6]
+    assert {"att", "ms", "drop", "gan", "d_adv", "d_map"} <= set(expected[-2])  # the GAN ran
+    assert records(stopped) == expected
+    a = torch.load(straight / STATE_FILE, weights_only=True)
+    b = torch.load(stopped / STATE_FILE, weights_only=True)
+    for part in ("generator", "discriminator"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part])
+    assert a["step"] == b["step"] == 6 and a["samples_seen"] == 12
+
+    # the shippable generator-only files load safely, with the run's metadata
+    best = load_checkpoint(straight / "best.pt")
+    meta = best.metadata
+    assert meta["recipe"]["model"] == TINY_MODEL and meta["steps"] in (3, 6)
+    assert set(meta["val"]) >= {"psnr", "ssim", "identity_psnr", "identity_ssim"}
+    assert meta["hardware"]["device"] == "cpu" and meta["wall_time_s"] > 0
+    assert meta["mask_activation"] == "sigmoid"
+    final = load_checkpoint(straight / "final.pt").generator.state_dict()
+    assert all(torch.equal(final[k], a["generator"][k]) for k in final)
+
+
+def test_resume_refuses_a_changed_recipe_and_a_run_is_never_overwritten(tmp_path):
+    config = tiny_config(tmp_path, steps=1, val_every=0, ckpt_every=1)
+    train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
+    with pytest.raises(DerainError, match="already holds a run"):
+        train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
+    changed = tiny_config(tmp_path, steps=2, val_every=0, ckpt_every=1)
+    changed.optim.lr = 5e-4
+    with pytest.raises(DerainError, match="optim.lr"):
+        train(changed, resume=True, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
+    with pytest.raises(DerainError, match="nothing to resume"):
+        train(tiny_config(tmp_path / "empty"), resume=True, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
+
+
+def test_perceptual_loss_is_off_without_weights_and_says_so_once(tmp_path, capsys):
+    config = tiny_config(tmp_path / "a", steps=2, val_every=0)
+    config.optim.arn_pretrain = 0
+    train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
+    assert capsys.readouterr().err.count("perceptual loss off") == 1
+    assert "perc" not in records(tmp_path / "a")[-1]
+
+
+def test_perceptual_loss_runs_with_torchvision_format_weights(tmp_path):
+    from train.vgg import VGG16Features
+
+    torch.manual_seed(0)
+    state = {f"features.{k}": v for k, v in VGG16Features(["relu5_3"]).features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # torchvision files carry the classifier too
+    torch.save(state, tmp_path / "vgg16.pth")
+    config = tiny_config(tmp_path / "run", steps=1, val_every=0)
+    config.optim.arn_pretrain = 0
+    config.loss.vgg_weights = str(tmp_path / "vgg16.pth")
+    train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
+    assert records(tmp_path / "run")[-1]["perc"] > 0
+
+
+def test_lr_warms_up_then_decays():
+    cosine = OptimOptions(warmup=10, decay="cosine", min_lr_ratio=0.1)
+    assert lr_factor(0, cosine, 110) == pytest.approx(0.1)
+    assert lr_factor(9, cosine, 110) == pytest.approx(1.0)
+    assert lr_factor(60, cosine, 110) == pytest.approx(0.55)
+    assert lr_factor(110, cosine, 110) == pytest.approx(0.1)
+    stepped = OptimOptions(decay="step", milestones=[5, 8], decay_gamma=0.5)
+    assert [lr_factor(s, stepped, 10) for s in (4, 5, 8)] == [1.0, 0.5, 0.25]
+
+
+def test_sample_stream_shards_ranks_and_restarts_at_any_position():
+    def take(sampler, n):
+        batches = iter(sampler)
+        return [next(batches) for _ in range(n)]
+
+    single = take(StreamBatches(10, 2, 0, 1, seed=3, start=0), 8)
+    assert sorted(i for batch in single[:5] for i, _ in batch) == list(range(10))  # an epoch
+    assert len({s for batch in single for _, s in batch}) == 16  # every position has its own seed
+    rank0 = take(StreamBatches(10, 2, 0, 2, seed=3, start=0), 4)
+    rank1 = take(StreamBatches(10, 2, 1, 2, seed=3, start=0), 4)
+    assert rank0 == single[0::2] and rank1 == single[1::2]  # ranks share one stream, disjointly
+    assert take(StreamBatches(10, 2, 0, 1, seed=3, start=10), 3) == single[5:8]
