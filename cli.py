@@ -182,6 +182,47 @@ def sources_command(
 # --- engine commands ---
 
 
+@app.command("build-engine")
+def build_engine(
+    model: str = typer.Option("lite", "--model", "-m", help="Preset (lite, full) or checkpoint file."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Folder for the ONNX files, engines and manifests [default: ~/.cache/stream-derain/engines/<sha256[:12] of the weights>]."
+    ),
+    min_shape: str = typer.Option("1x64x64", "--min-shape", help="Smallest input the engines take, BxHxW or HxW."),
+    opt_shape: str = typer.Option("1x480x720", "--opt-shape", help="The input size TensorRT tunes for."),
+    max_shape: str = typer.Option("1x1088x1920", "--max-shape", help="Largest input the engines take."),
+    workspace_mb: int = typer.Option(4096, "--workspace-mb", min=16, help="TensorRT builder workspace limit, MiB."),
+    force: bool = typer.Option(False, "--force", help="Re-export and rebuild even what is up to date."),
+) -> None:
+    """Export and check the ONNX graphs (fp32, fp16), then build TensorRT FP16 engines.
+
+    Exit 0: engines built or up to date. Exit 3: the ONNX files are written and verified, but
+    TensorRT or CUDA is missing here (the trtexec commands to finish elsewhere are printed).
+    Exit 4: an export disagreed with torch. Exit 2: bad arguments or model.
+    """
+    from engines.build import EXIT_NO_TENSORRT, build_engines
+    from engines.export import ParityError
+    from engines.tensorrt import ShapeProfile
+    from stream_derain.checkpoint import load_model
+
+    loaded = load_model(model)
+    profile = ShapeProfile.parse(min_shape, opt_shape, max_shape, loaded.generator.config.pad_multiple)
+    try:
+        report = build_engines(loaded.generator, out, profile, workspace_mb, force, log=typer.echo)
+    except ParityError as error:
+        fail(str(error), code=4)
+    if report.missing:
+        typer.echo(
+            f"derain: TensorRT engines NOT built: {report.missing}. The ONNX files in {report.folder} are written "
+            "and verified. To build the same engines on a machine with TensorRT and a GPU:",
+            err=True,
+        )
+        for command in report.trtexec:
+            typer.echo(f"  {command}", err=True)
+        raise typer.Exit(EXIT_NO_TENSORRT)
+    typer.echo(f"TensorRT engines ready in {report.folder}")
+
+
 # --- train and eval commands ---
 
 

@@ -116,7 +116,10 @@ def load_model(model: str | Path) -> LoadedModel:
         weights = shipped_weights(name)
         if weights.is_file():
             return load_checkpoint(weights, expect_preset=name)
-        return LoadedModel(build_generator(name).eval(), {}, f"untrained {name}", trained=False)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # the same untrained weights in every process: caches stay valid
+            generator = build_generator(name).eval()
+        return LoadedModel(generator, {}, f"untrained {name}", trained=False)
     path = Path(name)
     if path.suffix or path.exists() or "/" in name:
         return load_checkpoint(path)

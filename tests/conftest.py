@@ -13,6 +13,16 @@ import cli
 torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def engine_cache(tmp_path_factory):
+    """Exported graphs go to a throwaway cache, never the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    patcher = pytest.MonkeyPatch()
+    patcher.setenv("STREAM_DERAIN_CACHE", str(folder))
+    yield folder
+    patcher.undo()
+
+
 @dataclass
 class CliResult:
     code: int

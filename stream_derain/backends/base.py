@@ -35,3 +35,15 @@ class Runner(Protocol):
     def attend_step(self, x: torch.Tensor, state: AttentionState) -> AttentionState: ...
 
     def restore(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
+
+
+def initial_state(config: ModelConfig, x: torch.Tensor) -> AttentionState:
+    """The ARN's starting state for a batch (as Generator.init_state): mask 0.5, h and c zero.
+
+    Backends that run exported graphs have no Generator to ask, only its config.
+    """
+    b, _, height, width = x.shape
+    mask = torch.full((b, 1, height, width), 0.5, device=x.device, dtype=x.dtype)
+    shape = (b, config.arn_channels, height // config.arn_scale, width // config.arn_scale)
+    h = torch.zeros(shape, device=x.device, dtype=x.dtype)
+    return AttentionState(mask, h, torch.zeros_like(h))
