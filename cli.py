@@ -179,6 +179,88 @@ def sources_command(
 # --- video commands ---
 
 
+@app.command()
+def video(
+    paths: list[Path] = typer.Argument(..., help="IN OUT; or, with --out-dir, video files and folders."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Derain several inputs into this folder (same names)."),
+    model: str = ModelOption,
+    device: str = DeviceOption,
+    backend: str = BackendOption,
+    reuse: Optional[str] = typer.Option(
+        None, "--reuse", help="Attention reuse: none, keyframe:K, recurrent:M, adaptive[:K[:T]]. Default: see docs/TEMPORAL.md."
+    ),
+    batch: int = typer.Option(4, "--batch", min=1, help="Frames per inference batch."),
+    encoder: str = typer.Option(
+        "libx264", "--encoder", help="libx264, libx265, libvpx-vp9, libsvtav1, h264_nvenc or hevc_nvenc."
+    ),
+    crf: Optional[int] = typer.Option(None, "--crf", help="Constant quality (lower is better); encoder default if unset."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Encoder speed preset (x264: ultrafast..veryslow)."),
+    pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default yuv420p; yuv444p for odd sizes)."),
+    bitrate: Optional[str] = typer.Option(None, "--bitrate", help="Target bitrate, e.g. 4M, instead of --crf."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Drop audio and subtitle streams."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    keep_partial: bool = typer.Option(False, "--keep-partial", help="On failure or Ctrl-C, keep OUT.partial.EXT."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    json_output: bool = typer.Option(False, "--json", help="Print each summary as one JSON line on stdout."),
+) -> None:
+    """Remove raindrops from a video: every frame, its timing, audio and subtitles kept."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from stream_derain.derainer import Derainer
+    from stream_derain.pipeline import derain_video
+    from stream_derain.temporal import DEFAULT_POLICY, parse_policy
+    from stream_derain.video import EncoderOptions, plan_video_job
+
+    options = EncoderOptions(encoder, crf, preset, pix_fmt, bitrate)
+    options.validate()
+    parse_policy(reuse or DEFAULT_POLICY)
+    jobs = plan_video_job(paths, out_dir)
+    derainer = Derainer(model=model, device=device, backend=backend)
+    warn_if_untrained(derainer)
+    console = Console(stderr=True)
+    failed = 0
+    for source, output in jobs:
+        columns = (
+            TextColumn(source.name), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]:.1f} fps"), TimeRemainingColumn(),
+        )
+        try:
+            with Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
+                task = bar.add_task("derain", total=None, fps=0.0)
+
+                def advance(done: int, total: int) -> None:
+                    elapsed = bar.tasks[0].elapsed or 0.0
+                    bar.update(task, completed=done, total=max(total, done) or None, fps=done / elapsed if elapsed else 0.0)
+
+                summary = derain_video(
+                    source, output, model=derainer.model, runner=derainer.runner, reuse=reuse or DEFAULT_POLICY,
+                    batch=batch, encoder=options, audio=not no_audio, overwrite=overwrite,
+                    keep_partial=keep_partial, progress=advance,
+                )
+        except KeyboardInterrupt:
+            kept = f"; partial kept as {output.stem}.partial{output.suffix}" if keep_partial else ""
+            typer.echo(f"derain: interrupted: {output} not written{kept}", err=True)
+            raise typer.Exit(130)
+        except DerainError as error:
+            if len(jobs) == 1:
+                raise
+            typer.echo(f"derain: error: {source}: {error}", err=True)
+            failed += 1
+            continue
+        for warning in summary.warnings:
+            typer.echo(f"derain: warning: {source.name}: {warning}", err=True)
+        if json_output:
+            typer.echo(json.dumps(summary.to_dict()))
+        elif not quiet:
+            typer.echo(summary.line())
+    if failed:
+        raise typer.Exit(1)
+
+
+
 # --- engine commands ---
 
 

@@ -1,0 +1,291 @@
+"""Derain a stream of frames: decode -> preprocess -> infer -> encode, as concurrent stages.
+
+Each stage is a thread joined to the next by a bounded queue, so a long video needs no more
+memory than a short one and the slowest stage (inference) is never left waiting for I/O.
+Inference runs in the calling thread, so Ctrl-C lands there and stops everything cleanly.
+This module knows frames and packets, not codecs: any source that yields DecodedFrames and
+opaque packets, and any sink with `write_frame`/`write_packet`, will do.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from .backends.base import Runner
+from .backends.select import select_runner
+from .checkpoint import LoadedModel, load_model
+from .frames import crop_to, frames_to_tensor, pad_to_multiple, tensor_to_frames
+from .safe_output import atomic_output, check_output_path
+from .temporal import DEFAULT_POLICY, Policy, parse_policy
+from .video import DecodedFrame, EncoderOptions, VideoReader, VideoWriter
+
+_END = object()  # end-of-stream marker on every queue
+
+
+class FrameSink(Protocol):
+    def write_frame(self, image: np.ndarray, pts: int, duration: int | None = None) -> None: ...
+
+    def write_packet(self, packet: Any) -> None: ...
+
+
+@dataclass
+class _Batch:
+    timing: list[tuple[int, int | None]]  # (pts, duration) of each frame
+    packets: list[Any]  # passthrough packets demuxed before this batch's last frame
+    x: torch.Tensor | None = None  # padded (B, 3, H, W) on the runner's device
+    size: tuple[int, int] = (0, 0)
+    images: np.ndarray | None = None  # restored (B, H, W, 3) uint8
+
+
+class _Stopped(Exception):
+    """Raised inside a stage when another stage failed or the user interrupted."""
+
+
+class _Stages:
+    """The threads, queues and shared stop flag of one run."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+
+    def spawn(self, name: str, target: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except _Stopped:
+                pass
+            except BaseException as error:  # handed to the caller's thread, which re-raises it
+                self.errors.append(error)
+                self.stop.set()
+
+        thread = threading.Thread(target=guarded, name=f"derain-{name}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def put(self, q: queue.Queue, item: Any) -> None:
+        while True:
+            if self.stop.is_set():
+                raise _Stopped
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def get(self, q: queue.Queue) -> Any:
+        while True:
+            if self.stop.is_set():
+                raise _Stopped
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    def drain(self, q: queue.Queue) -> Iterator[Any]:
+        while (item := self.get(q)) is not _END:
+            yield item
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def run_pipeline(
+    source: Iterable[Any],
+    sink: FrameSink,
+    runner: Runner,
+    policy: Policy,
+    *,
+    batch: int = 4,
+    on_frames: Callable[[int], None] | None = None,
+) -> int:
+    """Derain every frame of `source` into `sink`, forwarding its packets; return the frame count.
+
+    `source` yields DecodedFrames and packets (anything else), in stream order;
+    `on_frames(n)` is called from the encode stage after each batch, with the total so far.
+    """
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    stages = _Stages()
+    decoded: queue.Queue = queue.Queue(maxsize=4 * batch)
+    prepared: queue.Queue = queue.Queue(maxsize=2)
+    restored: queue.Queue = queue.Queue(maxsize=2)
+    written = 0
+    pin = runner.device.type == "cuda"
+
+    def decode() -> None:
+        for item in source:
+            stages.put(decoded, item)
+        stages.put(decoded, _END)
+
+    def preprocess() -> None:
+        frames: list[DecodedFrame] = []
+        packets: list[Any] = []
+        for item in stages.drain(decoded):
+            if not isinstance(item, DecodedFrame):
+                packets.append(item)
+                continue
+            frames.append(item)
+            if len(frames) == batch:
+                stages.put(prepared, _prepare(frames, packets, runner, pin))
+                frames, packets = [], []
+        if frames or packets:
+            stages.put(prepared, _prepare(frames, packets, runner, pin))
+        stages.put(prepared, _END)
+
+    def encode() -> None:
+        nonlocal written
+        for item in stages.drain(restored):
+            for packet in item.packets:
+                sink.write_packet(packet)
+            for (pts, duration), image in zip(item.timing, item.images if item.images is not None else ()):
+                sink.write_frame(image, pts, duration)
+            written += len(item.timing)
+            if on_frames and item.timing:
+                on_frames(written)
+
+    stages.spawn("decode", decode)
+    stages.spawn("preprocess", preprocess)
+    stages.spawn("encode", encode)
+    try:
+        with torch.inference_mode():
+            for item in stages.drain(prepared):
+                if item.x is not None:
+                    restored_batch = runner.restore(item.x, policy.masks(item.x, runner))
+                    item.images = tensor_to_frames(crop_to(restored_batch, item.size))
+                    item.x = None
+                stages.put(restored, item)
+        stages.put(restored, _END)
+        for thread in stages.threads:
+            while thread.is_alive() and not stages.errors:
+                thread.join(timeout=0.1)
+    except _Stopped:
+        pass
+    finally:
+        stages.finish()
+    if stages.errors:
+        raise stages.errors[0]
+    return written
+
+
+def _prepare(frames: list[DecodedFrame], packets: list[Any], runner: Runner, pin: bool) -> _Batch:
+    """Stack, upload, convert and pad one batch. On CUDA the uint8 data crosses from pinned
+    memory without blocking, and becomes float on the device (a quarter of the bytes)."""
+    if not frames:
+        return _Batch([], packets)
+    host = torch.from_numpy(np.stack([f.image for f in frames]))
+    if pin:
+        host = host.pin_memory()
+    x = frames_to_tensor(host, runner.device, runner.dtype)
+    x, size = pad_to_multiple(x, runner.config.pad_multiple)
+    return _Batch([(f.pts, f.duration) for f in frames], packets, x, size)
+
+
+@dataclass
+class VideoSummary:
+    """What `derain video` reports at the end, and writes with --json."""
+
+    input: str
+    output: str
+    frames: int
+    seconds: float
+    fps: float
+    width: int
+    height: int
+    model: str
+    trained: bool
+    backend: str
+    device: str
+    dtype: str
+    policy: str
+    batch: int
+    encoder: str
+    pix_fmt: str
+    copied_streams: int
+    skipped_packets: int
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (
+            f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps), "
+            f"backend {self.backend}, reuse {self.policy}, "
+            f"skipped packets {self.skipped_packets} -> {self.output}"
+        )
+
+
+def derain_video(
+    input: Path | str,
+    output: Path | str,
+    *,
+    model: str | Path | LoadedModel = "lite",
+    backend: str = "auto",
+    device: str = "auto",
+    reuse: str = DEFAULT_POLICY,
+    batch: int = 4,
+    encoder: EncoderOptions = EncoderOptions(),
+    audio: bool = True,
+    overwrite: bool = False,
+    keep_partial: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    runner: Runner | None = None,
+) -> VideoSummary:
+    """Derain the video `input` into `output`, keeping its timing, tags, audio and subtitles.
+
+    `progress(done, total)` is called as frames are written; `total` is the container's
+    estimate (0 when it has none). `runner`, if given, is used instead of building one for
+    `model` (several videos share one). Raises DerainError for anything the user can fix.
+    """
+    input, output = Path(input), Path(output)
+    check_output_path(output, [input], overwrite)
+    encoder.validate()
+    policy = parse_policy(reuse)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    runner = runner or select_runner(loaded.generator, backend, device)
+    with VideoReader(input, passthrough=audio) as reader:
+        total = reader.info.frames
+        on_frames = (lambda done: progress(done, total)) if progress else None
+        started = time.perf_counter()
+        with atomic_output(output, keep_partial) as temporary:
+            writer = VideoWriter(temporary, reader.info, encoder, reader.passthrough_streams)
+            try:
+                frames = run_pipeline(reader, writer, runner, policy, batch=batch, on_frames=on_frames)
+            except BaseException:
+                writer.finish_partial() if keep_partial else writer.abort()
+                raise
+            writer.close()
+        seconds = time.perf_counter() - started
+    return VideoSummary(
+        input=str(input),
+        output=str(output),
+        frames=frames,
+        seconds=round(seconds, 3),
+        fps=round(frames / seconds, 3) if seconds > 0 else 0.0,
+        width=reader.info.width,
+        height=reader.info.height,
+        model=loaded.source,
+        trained=loaded.trained,
+        backend=runner.name,
+        device=str(runner.device),
+        dtype=str(runner.dtype).removeprefix("torch."),
+        policy=policy.spec,
+        batch=batch,
+        encoder=encoder.codec,
+        pix_fmt=writer.pix_fmt,
+        copied_streams=len(reader.passthrough_streams),
+        skipped_packets=reader.skipped_packets + writer.dropped_packets,
+        warnings=reader.warnings + writer.warnings,
+    )
