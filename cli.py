@@ -376,6 +376,70 @@ def eval_command(
 # --- live commands ---
 
 
+@app.command()
+def live(
+    source: str = typer.Argument(
+        ..., help="Webcam index (0) or /dev/videoN; an rtsp/udp/tcp/http(s)/srt URL; lavfi:GRAPH; or a video file."
+    ),
+    model: str = ModelOption,
+    device: str = DeviceOption,
+    backend: str = BackendOption,
+    reuse: Optional[str] = typer.Option(
+        None, "--reuse", help="Attention reuse: none, keyframe:K, recurrent:M, adaptive[:K[:T]]. Default: see docs/TEMPORAL.md."
+    ),
+    record: Optional[Path] = typer.Option(None, "--record", help="Also record the derained video to this file (.mp4, .mkv...)."),
+    stream: Optional[str] = typer.Option(
+        None, "--stream", help="Also send it, H.264 in MPEG-TS, to udp://HOST:PORT or tcp://HOST:PORT (?listen=1 to serve); or push to rtsp:// (a server) or srt://."
+    ),
+    display: bool = typer.Option(
+        True, "--display/--no-display", help="Show a window (keys: q quit, s side by side, m attention map, space pause)."
+    ),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many derained frames."),
+    duration: Optional[float] = typer.Option(None, "--duration", min=0.001, help="Stop after this many seconds."),
+    reconnect: Optional[bool] = typer.Option(
+        None, "--reconnect/--no-reconnect", help="Reopen a lost source with backoff (default: on for network sources)."
+    ),
+    stall_timeout: float = typer.Option(5.0, "--stall-timeout", min=0.1, help="Seconds without data before a network source counts as lost."),
+    realtime: bool = typer.Option(False, "--realtime", help="Play a file at its own frame rate (else every frame, as fast as inference)."),
+    loop: bool = typer.Option(False, "--loop", help="Start a file over at its end."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --record file."),
+    keep_partial: bool = typer.Option(False, "--keep-partial", help="If the run fails, keep the recording as OUT.partial.EXT."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No status line or summary."),
+    json_output: bool = typer.Option(False, "--json", help="Print the summary as one JSON line on stdout."),
+) -> None:
+    """Derain a webcam or network stream in real time: a window, a recording, a network stream."""
+    import json
+
+    from stream_derain.derainer import Derainer
+    from stream_derain.live import derain_live
+    from stream_derain.temporal import DEFAULT_POLICY, parse_policy
+
+    policy = reuse or DEFAULT_POLICY
+    parse_policy(policy)
+    derainer = Derainer(model=model, device=device, backend=backend)
+    warn_if_untrained(derainer)
+    status_line = sys.stderr.isatty() and not quiet and not display
+
+    def log(message: str) -> None:
+        if not quiet:
+            typer.echo(f"\nderain: {message}" if status_line else f"derain: {message}", err=True)
+
+    summary = derain_live(
+        source, model=derainer.model, runner=derainer.runner, reuse=policy, record=record, stream=stream,
+        display=display, max_frames=max_frames, duration=duration, reconnect=reconnect, realtime=realtime,
+        loop=loop, stall_timeout=stall_timeout, overwrite=overwrite, keep_partial=keep_partial, log=log,
+        on_stats=(lambda snapshot: typer.echo(f"\r{snapshot.line()}", err=True, nl=False)) if status_line else None,
+    )
+    if status_line:
+        typer.echo("", err=True)
+    for warning in summary.warnings:
+        typer.echo(f"derain: warning: {warning}", err=True)
+    if json_output:
+        typer.echo(json.dumps(summary.to_dict()))
+    elif not quiet:
+        typer.echo(summary.line())
+
+
 # --- bench commands ---
 
 
