@@ -448,21 +448,24 @@ def bench(
     model: str = ModelOption,
     backend: list[str] = typer.Option(["auto"], "--backend", help="Repeat to compare backends."),
     device: str = DeviceOption,
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or fp16 (torch on CUDA)."),
+    cuda_graphs: bool = typer.Option(False, "--cuda-graphs", help="torch on CUDA: replay CUDA graphs."),
     resolution: list[str] = typer.Option(["480x720"], "--resolution", "-r", help="480x720, 720p, 1080p, 4k; repeatable."),
     batch: int = typer.Option(1, "--batch", min=1),
     reuse: str = typer.Option("none", "--reuse", help="none, keyframe:K, recurrent:M, adaptive."),
     frames: int = typer.Option(8, "--frames", min=1, help="Frames per timed repeat."),
     repeats: int = typer.Option(3, "--repeats", min=1),
+    end_to_end: bool = typer.Option(False, "--e2e", help="Also run `derain video` on a rendered clip: fps, stage times."),
     json_file: Optional[Path] = typer.Option(None, "--json", help="Write the records to this JSON file."),
 ) -> None:
-    """Measure inference fps, TFLOP/s and peak memory; prints a table."""
+    """Measure inference fps, TFLOP/s and peak memory (and with --e2e the whole pipeline)."""
     import json
 
     from rich.console import Console
     from rich.table import Table
 
-    from stream_derain.bench import bench_inference, parse_resolution
     from stream_derain.backends.select import select_runner
+    from stream_derain.bench import bench_end_to_end, bench_inference, parse_resolution
     from stream_derain.checkpoint import load_model
 
     try:
@@ -471,17 +474,22 @@ def bench(
         raise DerainError(str(error)) from None
     loaded = load_model(model)
     records = []
-    table = Table("backend", "resolution", "batch", "reuse", "fps (median)", "spread", "TFLOP/s", "host MiB", "GPU MiB")
+    table = Table("backend", "size", "reuse", "fps", "spread", "TFLOP/s", "host MiB", "GPU MiB", "e2e fps", "e2e/inf")
     for name in backend:
-        runner = select_runner(loaded.generator, name, device)
+        runner = select_runner(loaded.generator, name, device, precision=precision, cuda_graphs=cuda_graphs)
         for height, width in sizes:
             result = bench_inference(runner, loaded.generator, height, width, batch, reuse, frames, repeats=repeats)
-            records.append({"model": loaded.source, **result.to_dict()})
+            record = {"model": loaded.source, **result.to_dict()}
+            e2e = bench_end_to_end(runner, loaded, height, width, batch, reuse, frames) if end_to_end else None
+            if e2e:
+                record["end_to_end"] = vars(e2e)
+            records.append(record)
             gpu = f"{result.peak_gpu_mib:.0f}" if result.peak_gpu_mib is not None else "-"
-            table.add_row(result.backend, f"{height}x{width}", str(batch), result.reuse, f"{result.fps_median:.2f}",
+            table.add_row(result.backend, f"{height}x{width}", result.reuse, f"{result.fps_median:.2f}",
                           f"{result.fps_min:.2f}-{result.fps_max:.2f}", f"{result.tflops:.3f}",
-                          f"{result.peak_host_mib:.0f}", gpu)
-    Console().print(table)
+                          f"{result.peak_host_mib:.0f}", gpu, f"{e2e.fps:.2f}" if e2e else "-",
+                          f"{e2e.efficiency:.2f}" if e2e else "-")
+    Console(width=max(120, Console().width)).print(table)
     if json_file:
         json_file.write_text(json.dumps(records, indent=2))
 

@@ -29,6 +29,7 @@ from .temporal import DEFAULT_POLICY, Policy, parse_policy
 from .video import DecodedFrame, EncoderOptions, VideoReader, VideoWriter
 
 _END = object()  # end-of-stream marker on every queue
+STAGES = ("decode", "preprocess", "inference", "postprocess", "encode")
 
 
 class FrameSink(Protocol):
@@ -44,6 +45,19 @@ class _Batch:
     x: torch.Tensor | None = None  # padded (B, 3, H, W) on the runner's device
     size: tuple[int, int] = (0, 0)
     images: np.ndarray | None = None  # restored (B, H, W, 3) uint8
+
+
+class StageClock:
+    """Busy seconds per stage (time waiting on a queue is not counted). Each stage's thread
+    writes only its own key, so no lock is needed."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - since
+        return now
 
 
 class _Stopped(Exception):
@@ -109,12 +123,15 @@ def run_pipeline(
     *,
     batch: int = 4,
     on_frames: Callable[[int], None] | None = None,
+    clock: StageClock | None = None,
 ) -> int:
     """Derain every frame of `source` into `sink`, forwarding its packets; return the frame count.
 
     `source` yields DecodedFrames and packets (anything else), in stream order;
-    `on_frames(n)` is called from the encode stage after each batch, with the total so far.
+    `on_frames(n)` is called from the encode stage after each batch, with the total so far;
+    `clock`, if given, collects each stage's busy time.
     """
+    clock = clock or StageClock()
     if batch < 1:
         raise ValueError("batch must be at least 1")
     stages = _Stages()
@@ -125,8 +142,12 @@ def run_pipeline(
     pin = runner.device.type == "cuda"
 
     def decode() -> None:
-        for item in source:
+        items = iter(source)
+        start = time.perf_counter()
+        for item in items:
+            clock.add("decode", start)
             stages.put(decoded, item)
+            start = time.perf_counter()
         stages.put(decoded, _END)
 
     def preprocess() -> None:
@@ -138,7 +159,10 @@ def run_pipeline(
                 continue
             frames.append(item)
             if len(frames) == batch:
-                stages.put(prepared, _prepare(frames, packets, runner, pin))
+                start = time.perf_counter()
+                ready = _prepare(frames, packets, runner, pin)
+                clock.add("preprocess", start)
+                stages.put(prepared, ready)
                 frames, packets = [], []
         if frames or packets:
             stages.put(prepared, _prepare(frames, packets, runner, pin))
@@ -147,10 +171,12 @@ def run_pipeline(
     def encode() -> None:
         nonlocal written
         for item in stages.drain(restored):
+            start = time.perf_counter()
             for packet in item.packets:
                 sink.write_packet(packet)
             for (pts, duration), image in zip(item.timing, item.images if item.images is not None else ()):
                 sink.write_frame(image, pts, duration)
+            clock.add("encode", start)
             written += len(item.timing)
             if on_frames and item.timing:
                 on_frames(written)
@@ -162,8 +188,14 @@ def run_pipeline(
         with torch.inference_mode():
             for item in stages.drain(prepared):
                 if item.x is not None:
+                    start = time.perf_counter()
                     restored_batch = runner.restore(item.x, policy.masks(item.x, runner))
-                    item.images = tensor_to_frames(crop_to(restored_batch, item.size))
+                    cropped = crop_to(restored_batch, item.size)
+                    if runner.device.type == "cuda":
+                        torch.cuda.synchronize(runner.device)  # charge the kernels to inference
+                    start = clock.add("inference", start)
+                    item.images = tensor_to_frames(cropped)
+                    clock.add("postprocess", start)
                     item.x = None
                 stages.put(restored, item)
         stages.put(restored, _END)
@@ -215,6 +247,7 @@ class VideoSummary:
     copied_streams: int
     skipped_packets: int
     warnings: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # busy time of each stage
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -259,10 +292,11 @@ def derain_video(
         total = reader.info.frames
         on_frames = (lambda done: progress(done, total)) if progress else None
         started = time.perf_counter()
+        clock = StageClock()
         with atomic_output(output, keep_partial) as temporary:
             writer = VideoWriter(temporary, reader.info, encoder, reader.passthrough_streams)
             try:
-                frames = run_pipeline(reader, writer, runner, policy, batch=batch, on_frames=on_frames)
+                frames = run_pipeline(reader, writer, runner, policy, batch=batch, on_frames=on_frames, clock=clock)
             except BaseException:
                 writer.finish_partial() if keep_partial else writer.abort()
                 raise
@@ -288,4 +322,5 @@ def derain_video(
         copied_streams=len(reader.passthrough_streams),
         skipped_packets=reader.skipped_packets + writer.dropped_packets,
         warnings=reader.warnings + writer.warnings,
+        stage_seconds={stage: round(value, 3) for stage, value in clock.seconds.items()},
     )
