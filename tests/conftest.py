@@ -9,6 +9,8 @@ import pytest
 import torch
 
 import cli
+from stream_derain.checkpoint import LoadedModel
+from stream_derain.models import Generator, ModelConfig
 
 torch.set_num_threads(2)
 
@@ -46,3 +48,24 @@ def run_cli(monkeypatch, capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+TINY_CONFIG = ModelConfig(
+    preset="tiny", arn_channels=4, arn_blocks=1, steps=2, ae_channels=(4, 8, 8), ae_dilations=(2,), pad_multiple=8
+)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> LoadedModel:
+    """A generator small enough that frame-rate tests measure the plumbing, not the model."""
+    torch.manual_seed(0)
+    return LoadedModel(Generator(TINY_CONFIG).eval(), {}, "tiny test model", trained=False)
+
+
+@pytest.fixture
+def one_thread():
+    """Two cores shared by several jobs: torch's spinning worker threads only slow it down."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

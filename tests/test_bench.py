@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 
 from stream_derain.backends.torch_runner import TorchRunner
 from stream_derain.bench import bench_inference, parse_resolution

@@ -14,35 +14,19 @@ import pytest
 import torch
 
 from stream_derain.backends.torch_runner import TorchRunner
-from stream_derain.checkpoint import LoadedModel, load_model
+from stream_derain.checkpoint import load_model
 from stream_derain.errors import DerainError
 from stream_derain.live import _SceneCuts, derain_live
 from stream_derain.live_stats import LatencyHistogram, LiveStats
-from stream_derain.models import Generator, ModelConfig
+from stream_derain.models import Generator
 from stream_derain.video.live_sinks import ViewState, compose_view
 from stream_derain.video.live_source import LatestFrame, LiveFrame, LiveSource, SourceSpec, parse_source
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("one_thread")]
 
-TINY = ModelConfig(
-    preset="tiny", arn_channels=4, arn_blocks=1, steps=2, ae_channels=(4, 8, 8), ae_dilations=(2,), pad_multiple=8
-)
 LAVFI = "lavfi:testsrc2=size=64x48:rate={rate}"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two cores shared by several jobs: torch's spinning worker threads only slow it down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny() -> LoadedModel:
-    torch.manual_seed(0)
-    return LoadedModel(Generator(TINY).eval(), {}, "tiny test model", trained=False)
 
 
 class SlowRunner(TorchRunner):

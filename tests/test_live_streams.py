@@ -15,19 +15,14 @@ from pathlib import Path
 
 import av
 import pytest
-import torch
 
 from stream_derain.backends.torch_runner import TorchRunner
-from stream_derain.checkpoint import LoadedModel, save_checkpoint
+from stream_derain.checkpoint import save_checkpoint
 from stream_derain.live import derain_live
-from stream_derain.models import Generator, ModelConfig
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("one_thread")]
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ModelConfig(
-    preset="tiny", arn_channels=4, arn_blocks=1, steps=2, ae_channels=(4, 8, 8), ae_dilations=(2,), pad_multiple=8
-)
 # A camera on the network: a moving bar, H.264 (zerolatency, a key frame every 5) in MPEG-TS.
 SENDER = r"""
 import sys, time, av, numpy as np
@@ -61,18 +56,6 @@ print(count, size)
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny() -> LoadedModel:
-    torch.manual_seed(0)
-    return LoadedModel(Generator(TINY).eval(), {}, "tiny test model", trained=False)
 
 
 @pytest.fixture(scope="module")
