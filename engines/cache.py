@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from stream_derain.checkpoint import weights_sha256
+from stream_derain.checkpoint import model_sha256
 
 CACHE_ENV = "STREAM_DERAIN_CACHE"
 GRAPHS = ("attend_step", "restore")
@@ -32,9 +32,10 @@ def cache_root() -> Path:
 
 
 def generator_sha256(generator: torch.nn.Module) -> str:
-    """The weights' digest as a checkpoint stores them (fp32, CPU), whatever device holds them now."""
+    """The model's digest as its checkpoint records it (config, and fp32 CPU weights),
+    whatever device or precision holds it now."""
     state = {name: tensor.detach().cpu().float() for name, tensor in generator.state_dict().items()}
-    return weights_sha256(state)
+    return model_sha256(generator.config, state)
 
 
 def default_folder(weights_sha: str) -> Path:

@@ -7,7 +7,10 @@ The file is a `torch.save` of plain containers and tensors, read back with
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
+import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,10 +43,18 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def model_sha256(config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> str:
+    """What identifies a model: its config and its weights. Weights alone are not enough, since
+    two configs can share every weight shape yet build different graphs (the lite ARN at half
+    resolution, say), and nothing cached for one may be used for the other."""
+    description = json.dumps(config.to_dict(), sort_keys=True)
+    return hashlib.sha256(f"{description}\n{weights_sha256(state_dict)}".encode()).hexdigest()
+
+
 def save_checkpoint(path: Path, generator: Generator, metadata: dict | None = None) -> str:
-    """Write the generator to `path` (atomically); return the weights' sha256."""
+    """Write the generator to `path` (atomically); return its sha256 (config and weights)."""
     state = {name: tensor.detach().cpu().float() for name, tensor in generator.state_dict().items()}
-    digest = weights_sha256(state)
+    digest = model_sha256(generator.config, state)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -64,10 +75,16 @@ def read_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise DerainError(f"checkpoint {path} not found")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the outcome is reported below
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe pickle"
-        raise DerainError(f"checkpoint {path} refused: it is not plain weights ({first_line})") from None
+        # torch's first line is advice to retry with weights_only=False: never show a user that
+        blocked = re.search(r"GLOBAL (\S+)", str(error))
+        if blocked:
+            reason = f"it would load {blocked.group(1)}, which plain weights never need"
+            raise DerainError(f"checkpoint {path} refused: {reason}") from None
+        raise DerainError(f"checkpoint {path} is corrupted or not a checkpoint (unreadable pickle)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
         raise DerainError(f"checkpoint {path} is corrupted or not a checkpoint ({type(error).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -85,7 +102,7 @@ def load_checkpoint(path: Path, expect_preset: str | None = None) -> LoadedModel
         raise DerainError(f"checkpoint {path} holds preset {config.preset!r}, not {expect_preset!r}")
     state = payload["state_dict"]
     metadata = dict(payload.get("metadata", {}))
-    if metadata.get("sha256") and weights_sha256(state) != metadata["sha256"]:
+    if metadata.get("sha256") and model_sha256(config, state) != metadata["sha256"]:
         raise DerainError(f"checkpoint {path} is corrupted: its weights do not match their sha256")
     generator = Generator(config)
     expected = set(generator.state_dict())

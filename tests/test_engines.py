@@ -172,3 +172,15 @@ def test_build_engine_cli_reports_a_failed_parity_check(run_cli, tmp_path, monke
     monkeypatch.setattr(export, "TOLERANCE", {"fp32": 0.0, "fp16": 0.0})
     result = run_cli("build-engine", "--model", checkpoint, "--out", tmp_path / "out")
     assert result.code == 4 and "disagrees with torch: max relative error" in result.err
+
+
+def test_cache_digest_tells_apart_configs_that_share_weight_shapes():
+    from dataclasses import replace
+
+    from engines.cache import generator_sha256
+    from stream_derain.models import LITE, Generator
+
+    half_res_arn = Generator(LITE)
+    full_res_arn = Generator(replace(LITE, arn_scale=1))
+    full_res_arn.load_state_dict(half_res_arn.state_dict())  # same weights, different graph
+    assert generator_sha256(half_res_arn) != generator_sha256(full_res_arn)
