@@ -30,6 +30,9 @@ def fail(message: str, code: int = 2) -> None:
 ModelOption = typer.Option("lite", "--model", "-m", help="Preset (lite, full) or checkpoint file.")
 DeviceOption = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 BackendOption = typer.Option("auto", "--backend", help="auto, torch, onnxruntime or tensorrt.")
+TileOption = typer.Option(
+    None, "--tile", help="Frames too big for the device: auto (tile only when needed) or a tile size in pixels. Overlapping tiles are blended, so no seams show."
+)
 
 
 def warn_if_untrained(derainer) -> None:
@@ -49,6 +52,7 @@ def image(
     device: str = DeviceOption,
     backend: str = BackendOption,
     save_mask: bool = typer.Option(False, "--save-mask", help="Also write NAME_mask.png: where drops were found."),
+    tile: Optional[str] = TileOption,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -57,9 +61,11 @@ def image(
 
     from stream_derain.derainer import Derainer
     from stream_derain.image_job import plan_image_job, run_image_job
+    from stream_derain.tiling import parse_tile
 
+    tile_size = parse_tile(tile)
     pairs = plan_image_job(source, output, overwrite)
-    derainer = Derainer(model=model, device=device, backend=backend)
+    derainer = Derainer(model=model, device=device, backend=backend, tile=tile_size)
     warn_if_untrained(derainer)
     with Progress(disable=quiet or len(pairs) < 2, transient=True) as progress:
         task = progress.add_task("derain", total=len(pairs))
@@ -200,6 +206,7 @@ def video(
     no_audio: bool = typer.Option(False, "--no-audio", help="Drop audio and subtitle streams."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     keep_partial: bool = typer.Option(False, "--keep-partial", help="On failure or Ctrl-C, keep OUT.partial.EXT."),
+    tile: Optional[str] = TileOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     json_output: bool = typer.Option(False, "--json", help="Print each summary as one JSON line on stdout."),
 ) -> None:
@@ -212,10 +219,12 @@ def video(
     from stream_derain.derainer import Derainer
     from stream_derain.pipeline import derain_video
     from stream_derain.temporal import DEFAULT_POLICY, parse_policy
+    from stream_derain.tiling import parse_tile
     from stream_derain.video import EncoderOptions, plan_video_job
 
     options = EncoderOptions(encoder, crf, preset, pix_fmt, bitrate)
     options.validate()
+    tile_size = parse_tile(tile)
     parse_policy(reuse or DEFAULT_POLICY)
     jobs = plan_video_job(paths, out_dir)
     derainer = Derainer(model=model, device=device, backend=backend)
@@ -238,7 +247,7 @@ def video(
                 summary = derain_video(
                     source, output, model=derainer.model, runner=derainer.runner, reuse=reuse or DEFAULT_POLICY,
                     batch=batch, encoder=options, audio=not no_audio, overwrite=overwrite,
-                    keep_partial=keep_partial, progress=advance,
+                    keep_partial=keep_partial, progress=advance, tile=tile_size,
                 )
         except KeyboardInterrupt:
             kept = f"; partial kept as {output.stem}.partial{output.suffix}" if keep_partial else ""

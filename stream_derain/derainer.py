@@ -14,6 +14,7 @@ from .backends.select import select_runner
 from .checkpoint import LoadedModel, load_model
 from .errors import DerainError
 from .frames import crop_to, pad_to_multiple
+from .tiling import fit_runner
 
 
 class DerainResult(NamedTuple):
@@ -42,7 +43,8 @@ class Derainer:
 
     `model` is a preset name (`lite`, `full`: its shipped weights) or a checkpoint path.
     Gray images come back gray, RGBA keeps its alpha, 16-bit stays 16-bit, and any size comes
-    back at its own size (reflection padding, then cropping: no pixel is lost).
+    back at its own size (reflection padding, then cropping: no pixel is lost). `tile` ("auto" or
+    a size) runs frames too big for the device in blended tiles; without it they are refused.
     """
 
     def __init__(
@@ -51,9 +53,11 @@ class Derainer:
         device: str = "auto",
         backend: str = "auto",
         runner: Runner | None = None,
+        tile: int | str | None = None,
     ) -> None:
         self.model = model if isinstance(model, LoadedModel) else load_model(model)
         self.runner = runner or select_runner(self.model.generator, backend=backend, device=device)
+        self.tile = tile  # see stream_derain.tiling: None, "auto" or a size in pixels
 
     @property
     def trained(self) -> bool:
@@ -67,6 +71,7 @@ class Derainer:
         runner = self.runner
         x = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).to(runner.device, runner.dtype)
         x, size = pad_to_multiple(x, runner.config.pad_multiple)
+        runner = fit_runner(runner, *x.shape[-2:], tile=self.tile)
         state = runner.init_state(x)
         for _ in range(runner.config.steps):
             state = runner.attend_step(x, state)

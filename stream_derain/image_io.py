@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -26,9 +31,11 @@ def read_image(path: Path) -> np.ndarray:
     if path.is_dir():
         raise DerainError(f"{path} is a directory, not an image")
     data = np.fromfile(path, dtype=np.uint8)  # imread can't take every path; imdecode can
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    with _native_stderr() as complaints:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
-        raise DerainError(f"{path} is not a readable image")
+        reason = f" ({complaints[0]})" if complaints else ""
+        raise DerainError(f"{path} is not a readable image{reason}")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 3:
@@ -37,6 +44,28 @@ def read_image(path: Path) -> np.ndarray:
     if image.dtype not in (np.uint8, np.uint16):
         raise DerainError(f"{path}: {image.dtype} images are not supported (8 or 16 bit only)")
     return image
+
+
+@contextlib.contextmanager
+def _native_stderr() -> Iterator[list[str]]:
+    """Collect what libpng and OpenCV print straight to file descriptor 2 while decoding, so a
+    damaged file gives the user one line (with their reason in it), not theirs and then ours."""
+    complaints: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield complaints
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                # "[ WARN:0@5.3] global grfmt_png.cpp:793 readFromStreamOrBuffer PNG input buffer is incomplete"
+                text = re.sub(r"^\[[^]]*\] global \S+ \S+ ", "", line).strip()
+                if text:
+                    complaints.append(text)
 
 
 def encode_image(image: np.ndarray, suffix: str) -> bytes:

@@ -26,6 +26,7 @@ from .checkpoint import LoadedModel, load_model
 from .frames import crop_to, frames_to_tensor, pad_to_multiple, tensor_to_frames
 from .safe_output import atomic_output, check_output_path
 from .temporal import DEFAULT_POLICY, Policy, parse_policy
+from .tiling import fit_runner
 from .video import DecodedFrame, EncoderOptions, VideoReader, VideoWriter
 
 _END = object()  # end-of-stream marker on every queue
@@ -275,12 +276,15 @@ def derain_video(
     keep_partial: bool = False,
     progress: Callable[[int, int], None] | None = None,
     runner: Runner | None = None,
+    tile: int | str | None = None,
 ) -> VideoSummary:
     """Derain the video `input` into `output`, keeping its timing, tags, audio and subtitles.
 
     `progress(done, total)` is called as frames are written; `total` is the container's
     estimate (0 when it has none). `runner`, if given, is used instead of building one for
-    `model` (several videos share one). Raises DerainError for anything the user can fix.
+    `model` (several videos share one). `tile` ("auto" or a size) runs frames too big for the
+    device in blended tiles (stream_derain.tiling); without it they are refused before any work.
+    Raises DerainError for anything the user can fix.
     """
     input, output = Path(input), Path(output)
     check_output_path(output, [input], overwrite)
@@ -289,6 +293,7 @@ def derain_video(
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     runner = runner or select_runner(loaded.generator, backend, device)
     with VideoReader(input, passthrough=audio) as reader:
+        runner = fit_runner(runner, reader.info.height, reader.info.width, batch, tile)
         total = reader.info.frames
         on_frames = (lambda done: progress(done, total)) if progress else None
         started = time.perf_counter()

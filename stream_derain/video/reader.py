@@ -161,8 +161,18 @@ class VideoReader:
         while True:
             item = self._pending.popleft() if self._pending else next(self._demuxed, None)
             if item is None:
+                self._check_complete()
                 return
             yield self._convert(item) if isinstance(item, av.VideoFrame) else item
+
+    def _check_complete(self) -> None:
+        # FFmpeg ends a file cut short without an error; its own index (MP4, MOV) still says how
+        # many frames it should hold, and an output that silently ends early must not look whole
+        indexed = self.stream.frames
+        if indexed and self._index < indexed:
+            self.warnings.append(
+                f"input ended early: {self._index} of {indexed} frames decoded (the file is truncated or damaged)"
+            )
 
     def _convert(self, frame: av.VideoFrame) -> DecodedFrame:
         # a stream that changes size midway is scaled back to its first size, as FFmpeg does
