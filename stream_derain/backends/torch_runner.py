@@ -79,7 +79,8 @@ class TorchRunner:
         if compile:
             attend, restore = torch.compile(attend, dynamic=False), torch.compile(restore, dynamic=False)
         if cuda_graphs:
-            attend, restore = CapturedGraphs(attend), CapturedGraphs(lambda x, mask: (restore(x, mask),))
+            restore_once = restore  # the lambda must not see `restore` rebound to its own graph
+            attend, restore = CapturedGraphs(attend), CapturedGraphs(lambda x, mask: (restore_once(x, mask),))
         self._attend, self._restore = attend, restore
         self.cuda_graphs = cuda_graphs
         parts = ["torch", self.device.type, "fp16" if dtype == torch.float16 else "fp32"]
