@@ -32,6 +32,12 @@ class LoadedModel:
     source: str = ""  # a file path, or "untrained <preset>"
     trained: bool = True
 
+    def visible_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """The attention map in [0, 1] for people to look at: models trained with BCE emit logits."""
+        if self.metadata.get("mask_activation") == "sigmoid":
+            return torch.sigmoid(mask.float())
+        return mask.float().clamp(0, 1)
+
 
 def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     """A digest of the weights alone (names, shapes, dtypes, values), independent of pickling."""

@@ -76,15 +76,9 @@ class Derainer:
         for _ in range(runner.config.steps):
             state = runner.attend_step(x, state)
         restored = crop_to(runner.restore(x, state.mask), size)
-        mask = crop_to(self.visible_mask(state.mask), size)[0, 0].float().cpu().numpy()
+        mask = crop_to(self.model.visible_mask(state.mask), size)[0, 0].float().cpu().numpy()
         out = restored[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
         return DerainResult(self._like_input(out, image, scale), mask)
-
-    def visible_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        """The attention map in [0, 1]: models trained with BCE emit logits."""
-        if self.model.metadata.get("mask_activation") == "sigmoid":
-            return torch.sigmoid(mask.float())
-        return mask.float().clamp(0, 1)
 
     @staticmethod
     def _like_input(out: np.ndarray, image: np.ndarray, scale: float) -> np.ndarray:

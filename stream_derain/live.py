@@ -217,7 +217,7 @@ def derain_live(
                     streamer.write(derained, frame.captured)
                 if window:
                     snapshot = stats.snapshot(live.frames_in, live.dropped, live.fps_in())
-                    window.show(frame.image, derained, _host_mask(mask) if window.view.show_mask else None, [snapshot.line()])
+                    window.show(frame.image, derained, _host_mask(loaded.visible_mask(mask)) if window.view.show_mask else None, [snapshot.line()])
                 stats.output(frame.captured)
                 stopped = _stop_reason(stop, window, live, started, duration)
                 if max_frames is not None and stats.frames_out >= max_frames:
@@ -272,4 +272,4 @@ def _stop_reason(stop: _StopRequest, window: Window | None, live: LiveSource, st
 
 
 def _host_mask(mask: torch.Tensor) -> np.ndarray:
-    return mask[0, 0].float().clamp(0, 1).cpu().numpy()
+    return mask[0, 0].cpu().numpy()

@@ -73,3 +73,12 @@ def test_model_names_resolve_or_fail_clearly(tmp_path):
         load_model("nope")
     with pytest.raises(DerainError, match="not found"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_visible_mask_maps_logits_through_a_sigmoid_only_when_the_model_says_so():
+    logits = torch.tensor([[-10.0, 0.0, 10.0]])
+    bce = load_model("lite")
+    bce.metadata = {"mask_activation": "sigmoid"}
+    torch.testing.assert_close(bce.visible_mask(logits), torch.sigmoid(logits))
+    raw = load_model("lite")
+    torch.testing.assert_close(raw.visible_mask(logits), torch.tensor([[0.0, 0.0, 1.0]]))
