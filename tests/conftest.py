@@ -54,6 +54,13 @@ TINY_CONFIG = ModelConfig(
     preset="tiny", arn_channels=4, arn_blocks=1, steps=2, ae_channels=(4, 8, 8), ae_dilations=(2,), pad_multiple=8
 )
 
+# The lite architecture (half-resolution ARN, residual head) at a few channels: export, backend
+# and policy tests exercise every path of the real preset in milliseconds.
+TINY_LITE_CONFIG = ModelConfig(
+    preset="lite", arn_channels=4, arn_blocks=1, arn_scale=2, ae_channels=(4, 8, 8), ae_first_kernel=3,
+    ae_convs_before_dilation=0, ae_dilations=(2,), ae_convs_after_dilation=0, residual=True, pad_multiple=8,
+)
+
 
 @pytest.fixture(scope="module")
 def tiny() -> LoadedModel:

@@ -7,7 +7,8 @@ import torch
 
 from stream_derain.backends.torch_runner import TorchRunner
 from stream_derain.errors import DerainError
-from stream_derain.models import ModelConfig, build_generator
+from conftest import TINY_LITE_CONFIG
+from stream_derain.models import build_generator
 from stream_derain.temporal import (
     AdaptivePolicy,
     KeyframePolicy,
@@ -17,10 +18,7 @@ from stream_derain.temporal import (
     parse_policy,
 )
 
-TINY = ModelConfig(
-    preset="lite", arn_channels=4, arn_blocks=1, arn_scale=2, ae_channels=(4, 8, 8), ae_first_kernel=3,
-    ae_convs_before_dilation=0, ae_dilations=(2,), ae_convs_after_dilation=0, residual=True, pad_multiple=8,
-)
+TINY = TINY_LITE_CONFIG
 
 
 class CountingRunner(TorchRunner):

@@ -33,12 +33,10 @@ from engines.tensorrt import ShapeProfile, TensorRTRunner
 from stream_derain.backends.select import tensorrt_runner
 from stream_derain.backends.torch_runner import TorchRunner
 from stream_derain.errors import DerainError
-from stream_derain.models import ModelConfig, build_generator
+from conftest import TINY_LITE_CONFIG
+from stream_derain.models import build_generator
 
-TINY = ModelConfig(
-    preset="lite", arn_channels=4, arn_blocks=1, arn_scale=2, ae_channels=(4, 8, 8), ae_first_kernel=3,
-    ae_convs_before_dilation=0, ae_dilations=(2,), ae_convs_after_dilation=0, residual=True, pad_multiple=8,
-)
+TINY = TINY_LITE_CONFIG
 GPU = {"gpu_name": "Stand-in GPU", "compute_capability": "8.9"}
 NUMPY = {"FLOAT": np.float32, "HALF": np.float16}
 
