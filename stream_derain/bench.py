@@ -213,8 +213,7 @@ def bench_end_to_end(
     """`derain video` on a rendered clip, beside inference alone on the same decoded frames."""
     import tempfile
 
-    from .frames import crop_to, frames_to_tensor, tensor_to_frames
-    from .pipeline import derain_video
+    from .pipeline import derain_batch, derain_video
     from .video import DecodedFrame, VideoReader
 
     with tempfile.TemporaryDirectory(dir=folder) as work:
@@ -227,11 +226,8 @@ def bench_end_to_end(
             policy.reset()
             synchronize(runner.device)
             start = time.perf_counter()
-            with torch.inference_mode():
-                for i in range(0, len(decoded), batch):
-                    chunk = torch.from_numpy(np.stack(decoded[i : i + batch]))
-                    x, size = pad_to_multiple(frames_to_tensor(chunk, runner.device, runner.dtype), runner.config.pad_multiple)
-                    tensor_to_frames(crop_to(runner.restore(x, policy.masks(x, runner)), size))
+            for i in range(0, len(decoded), batch):
+                derain_batch(np.stack(decoded[i : i + batch]), runner, policy)
             synchronize(runner.device)
             return len(decoded) / (time.perf_counter() - start)
 

@@ -25,10 +25,10 @@ from .backends.base import Runner
 from .backends.select import select_runner
 from .checkpoint import LoadedModel, load_model
 from .errors import DerainError
-from .frames import crop_to, frames_to_tensor, pad_to_multiple, tensor_to_frames
 from .live_stats import LatencyHistogram, LiveSnapshot, LiveStats
+from .pipeline import derain_batch
 from .safe_output import check_output_path
-from .temporal import DEFAULT_POLICY, Policy, parse_policy
+from .temporal import DEFAULT_POLICY, parse_policy
 from .video.live_sinks import NetworkStream, Recorder, Window
 from .video.live_source import LiveSource, parse_source
 
@@ -125,13 +125,6 @@ class _SceneCuts:
         return cut
 
 
-def _derain_frame(image: np.ndarray, runner: Runner, policy: Policy) -> tuple[np.ndarray, torch.Tensor]:
-    """One frame through the model: the derained image, and its attention map (padded size)."""
-    x, size = pad_to_multiple(frames_to_tensor(image, runner.device, runner.dtype), runner.config.pad_multiple)
-    mask = policy.masks(x, runner)
-    return tensor_to_frames(crop_to(runner.restore(x, mask), size))[0], crop_to(mask, size)
-
-
 def derain_live(
     source: str,
     *,
@@ -208,7 +201,8 @@ def derain_live(
                     policy.reset()  # a new connection or a new scene: the drops' map is stale
                     epoch = frame.epoch
                 inferring = time.monotonic()
-                derained, mask = _derain_frame(frame.image, runner, policy)
+                frames, mask = derain_batch(frame.image, runner, policy)
+                derained = frames[0]
                 inference.add(time.monotonic() - inferring)
                 size = frame.image.shape[:2]
                 if recorder:

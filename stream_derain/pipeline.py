@@ -212,6 +212,15 @@ def run_pipeline(
     return written
 
 
+def derain_batch(frames: np.ndarray | torch.Tensor, runner: Runner, policy: Policy) -> tuple[np.ndarray, torch.Tensor]:
+    """(N, H, W, 3) or (H, W, 3) uint8 frames through the model in one go, for callers without
+    stages (live, bench): the derained uint8 frames and their attention maps at frame size."""
+    x, size = pad_to_multiple(frames_to_tensor(frames, runner.device, runner.dtype), runner.config.pad_multiple)
+    with torch.inference_mode():
+        mask = policy.masks(x, runner)
+        return tensor_to_frames(crop_to(runner.restore(x, mask), size)), crop_to(mask, size)
+
+
 def _prepare(frames: list[DecodedFrame], packets: list[Any], runner: Runner, pin: bool) -> _Batch:
     """Stack, upload, convert and pad one batch. On CUDA the uint8 data crosses from pinned
     memory without blocking, and becomes float on the device (a quarter of the bytes)."""
