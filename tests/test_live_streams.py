@@ -107,8 +107,9 @@ def test_udp_stream_is_derained_and_recorded_headless(run_cli, tiny_checkpoint, 
     with av.open(str(out)) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == 20 and (frames[0].width, frames[0].height) == (64, 48)
-    # timed by capture, so 20 frames of a 25 fps stream last about 0.8 s (longer if some dropped)
-    assert 0.6 <= frames[-1].time - frames[0].time <= summary["seconds"]
+    # timed by capture, so 20 frames of a 25 fps stream last about 0.8 s (longer if some dropped);
+    # the first few can arrive together from the socket's buffer, so allow a burst of 5 frames
+    assert 0.6 - 5 / 25 <= frames[-1].time - frames[0].time <= summary["seconds"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
