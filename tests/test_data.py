@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from stream_derain.errors import DerainError
 from stream_derain.synth import RainConfig
-from train.data import PairFolder, RaindropDataset, RenderedClips, RenderedRain
+from train.data import PairFolder, RaindropDataset, RenderedClips, RenderedRain, jitter_tone
 
 
 def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -137,3 +137,25 @@ def test_rendered_clips_from_a_video(tmp_path: Path) -> None:
     make_video(video, frames=6, fps=10, audio=False)
     batch = first_batches(RenderedClips([video], frames=4, crop=32, seed=0), 1, 2, 2)[0]
     check_item(batch, (2, 4, 32, 32))
+
+
+def test_tone_jitter_gives_every_frame_the_same_new_look() -> None:
+    frames = np.stack([scene(32, 48, seed=0)] * 2 + [scene(32, 48, seed=1)])
+    looks = [jitter_tone(frames, np.random.default_rng(seed)) for seed in range(6)]
+    for look in looks:
+        assert look.shape == frames.shape and look.dtype == np.uint8
+        assert np.array_equal(look[0], look[1])  # one look for the whole stack, so a clip stays one clip
+    assert np.array_equal(looks[0], jitter_tone(frames, np.random.default_rng(0)))
+    contrasts = [float(look.std()) for look in looks]
+    assert max(contrasts) - min(contrasts) > 3  # the looks really differ
+
+
+def test_rendered_pairs_with_tone_jitter_share_the_look_of_rain_and_clean(clean_folder: Path) -> None:
+    config = RainConfig(radius=(2.0, 12.0))
+    plain = RenderedRain([clean_folder], crop=48, config=config, seed=3)
+    jittered = RenderedRain([clean_folder], crop=48, config=config, seed=3, tone_jitter=True)
+    with pytest.warns(UserWarning, match="broken"):
+        first, second = next(iter(plain)), next(iter(jittered))
+    assert not torch.equal(first["clean"], second["clean"])
+    outside = second["mask"][0] == 0  # away from drops, rain is the jittered clean under a veil
+    assert (second["rain"] - second["clean"])[:, outside].abs().mean() < 0.1

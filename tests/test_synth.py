@@ -69,6 +69,21 @@ def test_mask_is_the_papers_threshold_inside_drops() -> None:
     assert np.array_equal(sample.mask, paper_mask(sample.rain, sample.clean) & (sample.soft_mask > 0.05))
 
 
+def test_veil_grows_with_the_water_on_the_glass() -> None:
+    """The veil is the drops' film and scattered light: a few drops barely veil the frame."""
+    flat = np.full((96, 128, 3), 60, np.uint8)
+
+    def veil_outside_drops(density: float) -> float:
+        config = RainConfig(density=(density, density), radius=(3.0, 8.0), focus_mix=0.0, veil=(0.2, 0.2))
+        sample = synthesize(flat, 5, config)
+        dry = sample.soft_mask == 0
+        return float(sample.rain[dry].mean()) - 60
+
+    few, many = veil_outside_drops(0.03), veil_outside_drops(0.35)
+    assert 0 <= few < many / 3
+    assert many > 20  # a full-strength veil of 0.2 over a dark frame lifts it by tens of levels
+
+
 def test_paper_mask_threshold_is_30_of_255_max_over_channels() -> None:
     clean = np.zeros((1, 3, 3), np.uint8)
     rain = clean.copy()

@@ -22,6 +22,7 @@ class DataOptions:
     crop: int = 128
     batch_size: int = 8
     min_drop_coverage: float = 0.0  # re-draw a crop whose drops cover less than this fraction
+    tone_jitter: bool = False  # render: a random contrast, brightness, gamma and saturation per clean crop
     workers: int = 0
     val_pairs: int = 32  # held-out pairs, fixed for the whole run
     val_sources: list[str] = field(default_factory=lambda: ["coffee", "flower", "bikes"])  # render: held-out files (stems)

@@ -222,11 +222,27 @@ def _random_view(frames: np.ndarray, size: int, scale: tuple[float, float], rng:
     return random_crop([image], size, True, rng)[0]
 
 
+def jitter_tone(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same random camera look on uint8 RGB images (..., 3): contrast, brightness, gamma
+    and saturation. Real rainy scenes are often flat and dull; without this, the renderer's veil
+    is the only flatness a model sees, and it learns to darken every flat frame."""
+    contrast = rng.uniform(0.6, 1.15)
+    brightness = rng.uniform(-0.08, 0.08)
+    gamma = float(np.exp(rng.uniform(-0.3, 0.3)))
+    saturation = rng.uniform(0.6, 1.2)
+    image = images.astype(np.float32) / 255
+    grey = image.mean(axis=-1, keepdims=True)
+    image = grey + saturation * (image - grey)
+    image = float(image.mean()) + contrast * (image - float(image.mean())) + brightness
+    image = np.clip(image, 0, 1) ** gamma
+    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
 class RenderedRain(IterableDataset):
     """Endless pairs: a random crop of a clean image or video frame, with drops rendered onto it.
 
     A crop whose mask covers less than `min_mask_fraction` is drawn again (up to 3 times), so
-    batches are not spent on dry glass.
+    batches are not spent on dry glass. `tone_jitter` gives each clean crop a random camera look.
     """
 
     def __init__(
@@ -237,16 +253,19 @@ class RenderedRain(IterableDataset):
         seed: int = 0,
         scale: tuple[float, float] = (0.5, 1.0),
         min_mask_fraction: float = 0.02,
+        tone_jitter: bool = False,
     ) -> None:
         self.sources = CleanSources(sources)
         self.crop, self.config, self.seed, self.scale = crop, config, seed, scale
-        self.min_mask_fraction = min_mask_fraction
+        self.min_mask_fraction, self.tone_jitter = min_mask_fraction, tone_jitter
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         all_frames = self.sources.frames()
         for rng in _stream_rng(self.seed):
             frames = all_frames[rng.integers(0, len(all_frames))]
             clean = _random_view(frames, self.crop, self.scale, rng)
+            if self.tone_jitter:
+                clean = jitter_tone(clean, rng)
             for _ in range(3):
                 sample = synthesize(clean, rng, self.config)
                 if sample.mask.mean() >= self.min_mask_fraction:

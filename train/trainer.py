@@ -162,8 +162,9 @@ def build_datasets(options: DataOptions, seed: int) -> tuple[Dataset, Dataset, s
             raise DerainError(f"no clean images or videos in {options.root or 'the installed packages'}")
         train_files, val_files = split_sources(files, options.val_sources)
         coverage = options.min_drop_coverage
-        train_set = data.RenderedRain(train_files, crop=options.crop, seed=seed, min_mask_fraction=coverage)
-        val_set = data.RenderedRain(val_files, crop=options.val_size, seed=seed, min_mask_fraction=coverage)
+        jitter = options.tone_jitter
+        train_set = data.RenderedRain(train_files, options.crop, seed=seed, min_mask_fraction=coverage, tone_jitter=jitter)
+        val_set = data.RenderedRain(val_files, options.val_size, seed=seed, min_mask_fraction=coverage, tone_jitter=jitter)
         names = ", ".join(f.stem for f in train_files)
         held = ", ".join(f.stem for f in val_files)
         return train_set, val_set, f"drops rendered on the fly on {len(train_files)} clean sources ({names}); validation on {held}"

@@ -29,7 +29,7 @@ class RainConfig:
     merged_fraction: float = 0.15
     trail_fraction: float = 0.08
     haze: Range = (0.2, 0.55)  # drops scatter light: their view is brighter and flatter
-    veil: Range = (0.03, 0.22)  # whole-frame contrast loss from the wet glass
+    veil: Range = (0.03, 0.22)  # whole-frame contrast loss from the wet glass, at full coverage
     mask_threshold: int = 30  # the paper's |rain - clean| threshold, of 255
 
     def __post_init__(self) -> None:

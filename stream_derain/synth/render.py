@@ -14,6 +14,11 @@ from .raster import DropMaps, rasterize
 
 Seed = int | np.random.Generator
 
+# The veil is a film of water and the light its drops scatter: a pane with few drops has little
+# of it, and it reaches its full strength where drops cover this share of the frame. Tied to the
+# drops, it can be told from a scene that is simply flat (hazy air, a dull day, a soft camera).
+FULL_VEIL_COVERAGE = 0.3
+
 
 @dataclass(frozen=True)
 class Look:
@@ -77,8 +82,9 @@ def render_drops(clean: np.ndarray, drops: Drops, look: Look, mask_threshold: in
         image, alpha = _composite_layer(image, maps, look, sigma)
         soft = np.maximum(soft, alpha)
     with_drops = _to_uint8(image)
-    if look.veil > 0:
-        image = image * (1 - look.veil) + look.veil * np.asarray(look.airlight, np.float32)
+    veil = look.veil * min(1.0, float(soft.mean()) / FULL_VEIL_COVERAGE)
+    if veil > 0:
+        image = image * (1 - veil) + veil * np.asarray(look.airlight, np.float32)
     rain = _to_uint8(image)
     # The paper's mask, measured before the veil so a hazy frame does not light it up; and
     # never set where the rainy pixel equals the clean one.
