@@ -135,7 +135,7 @@ def synth_command(
     fps: float = typer.Option(25.0, help="Frame rate of clips made from images."),
     motion: str = typer.Option("mixed", help="Camera over images: pan, zoom, shake or mixed."),
     rain_rate: float = typer.Option(0.03, help="Video: new drops per frame per 100x100 pixels."),
-    overwrite: bool = typer.Option(False, help="Replace existing output videos."),
+    overwrite: bool = typer.Option(False, help="Replace existing outputs (videos, or the pairs in OUT)."),
 ) -> None:
     """Render raindrops onto clean images or video."""
     import warnings

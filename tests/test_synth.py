@@ -152,6 +152,13 @@ def test_folder_to_raindrop_layout(tmp_path: Path) -> None:
         synth_images(clean, again, DENSE, seed=3, count=2)
     for name in ("data/0_rain.png", "data/1_rain.png", "mask/1_mask.png"):
         assert (tmp_path / "out" / name).read_bytes() == (again / name).read_bytes()
+    with pytest.raises(DerainError, match="already holds pairs"):
+        synth_images(clean, again, DENSE, seed=4, count=2)
+    assert (tmp_path / "out" / "data/0_rain.png").read_bytes() == (again / "data/0_rain.png").read_bytes()
+    with pytest.warns(UserWarning):
+        synth_images(clean, again, DENSE, seed=4, count=2, overwrite=True)
+    assert (tmp_path / "out" / "data/0_rain.png").read_bytes() != (again / "data/0_rain.png").read_bytes()
+    assert not [p for p in again.rglob(".*")]  # no temporary file left behind
 
 
 def test_folder_of_only_unreadable_files_is_an_error(tmp_path: Path) -> None:
@@ -228,6 +235,10 @@ def test_cli_synth_and_sources(tmp_path: Path) -> None:
     result = runner.invoke(app, ["synth", str(image), str(tmp_path / "out"), "--density", "0.3", "--size", "2,10", "--seed", "4"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "data" / "0_rain.png").is_file()
+    again = runner.invoke(app, ["synth", str(image), str(tmp_path / "out")])
+    assert isinstance(again.exception, DerainError) and "--overwrite" in str(again.exception)
+    replaced = runner.invoke(app, ["synth", str(image), str(tmp_path / "out"), "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
     bad = runner.invoke(app, ["synth", str(image), str(tmp_path / "o2"), "--density", "lots"])
     assert isinstance(bad.exception, DerainError)
     listed = runner.invoke(app, ["sources"])

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..errors import DerainError
+from ..safe_output import atomic_output
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -34,9 +35,12 @@ def read_rgb(path: Path) -> np.ndarray | None:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def write_rgb(path: Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise DerainError(f"could not write {path}")
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Write a uint8 image (RGB, or one channel) under a temporary name, renamed when complete."""
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    with atomic_output(Path(path)) as temporary:
+        if not cv2.imwrite(str(temporary), bgr):
+            raise DerainError(f"could not write {path}")
 
 
 def image_paths(source: Path) -> list[Path]:

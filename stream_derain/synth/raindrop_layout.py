@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import DerainError
 from .config import RainConfig
-from .image_files import image_paths, read_images, write_rgb
+from .image_files import image_paths, read_images, write_image
 from .render import RainySample, synthesize
 
 
@@ -20,19 +19,22 @@ class SynthReport:
     skipped: list[Path] = field(default_factory=list)
 
 
+LAYOUT = {"data": "rain", "gt": "clean", "mask": "mask"}  # sub-folder: file name tag
+
+
 def write_pair(out_dir: Path, index: int, sample: RainySample) -> None:
-    write_rgb(out_dir / "data" / f"{index}_rain.png", sample.rain)
-    write_rgb(out_dir / "gt" / f"{index}_clean.png", sample.clean)
-    if not cv2.imwrite(str(out_dir / "mask" / f"{index}_mask.png"), sample.mask.astype(np.uint8) * 255):
-        raise DerainError(f"could not write the mask of pair {index} in {out_dir}")
+    write_image(out_dir / "data" / f"{index}_rain.png", sample.rain)
+    write_image(out_dir / "gt" / f"{index}_clean.png", sample.clean)
+    write_image(out_dir / "mask" / f"{index}_mask.png", sample.mask.astype(np.uint8) * 255)
 
 
 def synth_images(
-    clean: Path, out_dir: Path, config: RainConfig = RainConfig(), seed: int = 0, count: int = 1
+    clean: Path, out_dir: Path, config: RainConfig = RainConfig(), seed: int = 0, count: int = 1, overwrite: bool = False
 ) -> SynthReport:
     """Render `count` rainy versions of each image in `clean` (a file or a folder) into `out_dir`.
 
-    Pair N is seeded by (seed, N): the same seed gives the same files, bit for bit.
+    Pair N is seeded by (seed, N): the same seed gives the same files, bit for bit. A folder
+    that already holds pairs is refused unless `overwrite`.
     """
     if count < 1:
         raise DerainError(f"count must be at least 1, got {count}")
@@ -42,7 +44,10 @@ def synth_images(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise DerainError(f"output {out_dir} exists and is not a folder")
-    for sub in ("data", "gt", "mask"):
+    existing = [path for sub, tag in LAYOUT.items() for path in sorted((out_dir / sub).glob(f"*_{tag}.png"))]
+    if existing and not overwrite:
+        raise DerainError(f"{out_dir} already holds pairs ({existing[0].relative_to(out_dir)}, ...): use --overwrite to replace them")
+    for sub in LAYOUT:
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     report = SynthReport()
     for _, image in read_images(paths, report.skipped):

@@ -40,7 +40,7 @@ def synth_path(
         return SynthReport(written=1)
     if frames > 0:
         return synth_still_videos(clean, out, config, seed, frames, fps, motion, rain_rate, overwrite)
-    return synth_images(clean, out, config, seed, count)
+    return synth_images(clean, out, config, seed, count, overwrite)
 
 
 def synth_still_videos(
