@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from stream_derain.checkpoint import load_checkpoint
 from stream_derain.errors import DerainError
 from train.config import OptimOptions, config_from_dict
-from train.trainer import STATE_FILE, StreamBatches, lr_factor, train
+from train.trainer import STATE_FILE, SeededItems, StreamBatches, lr_factor, train
 
 TINY_MODEL = {
     "preset": "lite", "arn_channels": 4, "arn_blocks": 1, "steps": 2, "arn_scale": 1,
@@ -146,3 +146,20 @@ def test_sample_stream_shards_ranks_and_restarts_at_any_position():
     rank1 = take(StreamBatches(10, 2, 1, 2, seed=3, start=0), 4)
     assert rank0 == single[0::2] and rank1 == single[1::2]  # ranks share one stream, disjointly
     assert take(StreamBatches(10, 2, 0, 1, seed=3, start=10), 3) == single[5:8]
+
+
+def test_dry_fraction_shows_dry_glass_on_a_seeded_share_of_samples():
+    items = SeededItems(TinyDrops(), dry_fraction=0.4)
+    drawn = [items[(i % 16, 1000 + i)] for i in range(40)]
+    dry = [torch.equal(item["rain"], item["clean"]) for item in drawn]
+    assert 6 <= sum(dry) <= 26  # about 40% of 40, by the seeds
+    for item, is_dry in zip(drawn, dry):
+        assert bool(item["mask"].any()) != is_dry  # dry glass has an empty mask; TinyDrops always has drops
+    again = [items[(i % 16, 1000 + i)] for i in range(40)]
+    assert all(torch.equal(a["rain"], b["rain"]) for a, b in zip(drawn, again))  # decided by the seed
+    assert not any(torch.equal(item["rain"], item["clean"]) for item in (SeededItems(TinyDrops())[(0, s)] for s in range(10)))
+
+
+def test_dry_fraction_must_be_a_share():
+    with pytest.raises(DerainError, match="dry_fraction"):
+        config_from_dict({"data": {"dry_fraction": 1.0}})

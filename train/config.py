@@ -23,6 +23,7 @@ class DataOptions:
     batch_size: int = 8
     min_drop_coverage: float = 0.0  # re-draw a crop whose drops cover less than this fraction
     tone_jitter: bool = False  # render: a random contrast, brightness, gamma and saturation per clean crop
+    dry_fraction: float = 0.0  # share of training samples showing dry glass (input = clean, empty mask)
     workers: int = 0
     val_pairs: int = 32  # held-out pairs, fixed for the whole run
     val_sources: list[str] = field(default_factory=lambda: ["coffee", "flower", "bikes"])  # render: held-out files (stems)
@@ -142,6 +143,8 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
             raise DerainError(f"unknown option(s) in [{section}]: {', '.join(bad)}")
         resolved = {key: _coerce(section, key, value, types[key]) for key, value in table.items()}
         setattr(config, section, replace(getattr(config, section), **resolved))
+    if not 0 <= config.data.dry_fraction < 1:
+        raise DerainError(f"data.dry_fraction must be in [0, 1), not {config.data.dry_fraction}")
     if len(config.loss.multiscale) != 3:
         raise DerainError("loss.multiscale needs three weights (1/4, 1/2 and full scale)")
     config.model_config()  # fail now, not after data loading, on a bad model table

@@ -46,6 +46,7 @@ LOG_FILE = "metrics.jsonl"
 PSNR_CAP = 100.0  # a drop-free pair restored exactly would make the mean infinite
 VAL_SEED = 1_000_003  # validation pairs are drawn under their own seed, the same in every run
 MAX_DRAWS = 8  # re-draws of a sample whose drops cover too little of the crop
+DRY_STREAM = 1  # the seed stream that decides which samples show dry glass
 
 
 # --- data: a resumable stream of samples -------------------------------------------------
@@ -92,11 +93,13 @@ class SeededItems(Dataset):
     A map-style item is drawn with every global RNG seeded (random crops, drops), leaving the
     caller's RNG state untouched. An endless stream (an IterableDataset with a `seed`, such as
     data.RenderedRain) gives the first item of a copy of itself seeded with the sample's seed.
-    A sample whose drops cover less than `min_drop_coverage` is drawn again.
+    A sample whose drops cover less than `min_drop_coverage` is drawn again. A share
+    `dry_fraction` of samples shows dry glass: the input is the clean image and the mask empty,
+    so a model learns to leave a frame alone where there is nothing to remove.
     """
 
-    def __init__(self, dataset: Dataset, min_drop_coverage: float = 0.0):
-        self.dataset, self.min_drop_coverage = dataset, min_drop_coverage
+    def __init__(self, dataset: Dataset, min_drop_coverage: float = 0.0, dry_fraction: float = 0.0):
+        self.dataset, self.min_drop_coverage, self.dry_fraction = dataset, min_drop_coverage, dry_fraction
 
     def draw(self, index: int, seed: int) -> dict[str, torch.Tensor]:
         if isinstance(self.dataset, IterableDataset):
@@ -120,6 +123,8 @@ class SeededItems(Dataset):
         finally:
             np.random.set_state(numpy_state)
             random.setstate(python_state)
+        if self.dry_fraction and np.random.default_rng([seed, DRY_STREAM]).random() < self.dry_fraction:
+            item = {**item, "rain": item["clean"].clone(), "mask": torch.zeros_like(item["mask"])}
         return item
 
 
@@ -323,7 +328,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
     start_position = state["samples_seen"] - skip * batch_size * env.world_size if state else 0
     length = None if isinstance(train_set, IterableDataset) else len(train_set)
     loader = DataLoader(
-        SeededItems(train_set, config.data.min_drop_coverage),
+        SeededItems(train_set, config.data.min_drop_coverage, config.data.dry_fraction),
         batch_sampler=StreamBatches(length, batch_size, env.rank, env.world_size, run.seed, start_position),
         num_workers=workers,
         pin_memory=device.type == "cuda",
