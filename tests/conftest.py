@@ -58,7 +58,7 @@ TINY_CONFIG = ModelConfig(
 # and policy tests exercise every path of the real preset in milliseconds.
 TINY_LITE_CONFIG = ModelConfig(
     preset="lite", arn_channels=4, arn_blocks=1, arn_scale=2, ae_channels=(4, 8, 8), ae_first_kernel=3,
-    ae_convs_before_dilation=0, ae_dilations=(2,), ae_convs_after_dilation=0, residual=True, pad_multiple=8,
+    ae_convs_before_dilation=0, ae_dilations=(2,), ae_convs_after_dilation=0, residual=True, gate=True, pad_multiple=8,
 )
 
 

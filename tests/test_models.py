@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -85,3 +87,24 @@ def test_config_round_trips_and_rejects_unknown_keys():
     assert ModelConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="bogus"):
         ModelConfig.from_dict({**config.to_dict(), "bogus": 1})
+
+
+def test_gated_lite_changes_only_where_the_map_sees_drops():
+    torch.manual_seed(2)
+    autoencoder = build_generator("lite").autoencoder.eval()
+    torch.nn.init.normal_(autoencoder.output.weight, std=0.05)  # a head that moves pixels
+    x = torch.rand(1, 3, 32, 48)
+    mask = torch.full((1, 1, 32, 48), -30.0)  # logits: dry glass everywhere ...
+    mask[..., 8:16, 8:16] = 30.0  # ... but one drop
+    with torch.no_grad():
+        y = autoencoder.restore(x, mask)
+    changed = (y - x).abs().amax(1)[0] > 1e-6
+    assert changed[8:16, 8:16].all()
+    outside = torch.ones_like(changed)
+    outside[8:16, 8:16] = False
+    assert not changed[outside].any()
+
+
+def test_a_gate_needs_a_residual_head():
+    with pytest.raises(ValueError, match="residual"):
+        dataclasses.replace(build_generator("lite").config, residual=False)

@@ -22,7 +22,7 @@ from stream_derain.tiling import TiledRunner, overlap_for, plan_tile
 
 # Lite's shape with one dilation, so its receptive field (and so the overlap) stays small enough
 # for a small test frame to hold a few tiles.
-CONFIG = dataclasses.replace(LITE, residual=False, ae_dilations=(2,))
+CONFIG = dataclasses.replace(LITE, residual=False, gate=False, ae_dilations=(2,))
 HEIGHT, WIDTH, TILE = 96, 128, 64  # 2 x 3 tiles
 
 

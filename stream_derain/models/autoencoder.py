@@ -35,7 +35,7 @@ class ContextualAutoencoder(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         c1, c2, c3 = config.ae_channels
-        self.residual = config.residual
+        self.residual, self.gate = config.residual, config.gate
         self.conv1 = conv_relu(4, c1, config.ae_first_kernel)
         self.conv2 = conv_relu(c1, c2, stride=2)
         self.conv3 = conv_relu(c2, c2)
@@ -62,7 +62,9 @@ class ContextualAutoencoder(nn.Module):
         deep = self.context(self.conv4(res2))
         up = self.conv9(self.deconv1(deep) + res2)
         y = self.output(self.conv10(self.deconv2(up) + res1))
-        if self.residual:
+        if self.gate:
+            y = x + torch.sigmoid(mask) * y
+        elif self.residual:
             y = y + x
         if not heads:
             return (y,)

@@ -26,11 +26,18 @@ class ModelConfig:
     ae_dilations: tuple[int, ...] = (2, 4, 8, 16)
     ae_convs_after_dilation: int = 2
     residual: bool = False  # predict y = x + delta, with delta's last layer starting at zero
+    # With `residual`: y = x + sigmoid(mask) * delta, so pixels the attention map calls dry stay
+    # as they are. It reads the map as logits (a map trained with BCE).
+    gate: bool = False
     # data contract
     channel_order: str = "RGB"
     value_range: tuple[float, float] = (0.0, 1.0)
     pad_multiple: int = 4
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.gate and not self.residual:
+            raise ValueError("a gated output needs residual=True")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,7 +59,8 @@ class ModelConfig:
 FULL = ModelConfig(preset="full")
 
 # A real-time generator of the same two-stage shape: the ARN runs at half resolution with 16
-# channels, and a slimmer autoencoder predicts a residual. About 1/14 of full's MACs per pixel.
+# channels, and a slimmer autoencoder predicts a residual, gated by the attention map so that a
+# frame changes only where drops are. About 1/14 of full's MACs per pixel.
 LITE = ModelConfig(
     preset="lite",
     arn_channels=16,
@@ -65,6 +73,7 @@ LITE = ModelConfig(
     ae_dilations=(2, 4, 8),
     ae_convs_after_dilation=1,
     residual=True,
+    gate=True,
     pad_multiple=8,
 )
 
