@@ -153,6 +153,7 @@ def build_datasets(options: DataOptions, seed: int) -> tuple[Dataset, Dataset, s
     validation renders fixed drops on held-out sources. "pairs": a Raindrop-layout (data/ + gt/)
     or rain/ + clean/ folder, whose last `val_pairs` pairs are held out.
     """
+    from stream_derain.synth import RainConfig
     from stream_derain.synth.sources import available_sources
 
     from . import data
@@ -166,10 +167,13 @@ def build_datasets(options: DataOptions, seed: int) -> tuple[Dataset, Dataset, s
         if not files:
             raise DerainError(f"no clean images or videos in {options.root or 'the installed packages'}")
         train_files, val_files = split_sources(files, options.val_sources)
-        coverage = options.min_drop_coverage
-        jitter = options.tone_jitter
-        train_set = data.RenderedRain(train_files, options.crop, seed=seed, min_mask_fraction=coverage, tone_jitter=jitter)
-        val_set = data.RenderedRain(val_files, options.val_size, seed=seed, min_mask_fraction=coverage, tone_jitter=jitter)
+        try:
+            rain = RainConfig(veil=tuple(options.veil), mask_threshold=options.mask_threshold)
+        except DerainError as error:
+            raise DerainError(f"data options: {error}") from None
+        common = {"config": rain, "seed": seed, "min_mask_fraction": options.min_drop_coverage, "tone_jitter": options.tone_jitter}
+        train_set = data.RenderedRain(train_files, options.crop, **common)
+        val_set = data.RenderedRain(val_files, options.val_size, **common)
         names = ", ".join(f.stem for f in train_files)
         held = ", ".join(f.stem for f in val_files)
         return train_set, val_set, f"drops rendered on the fly on {len(train_files)} clean sources ({names}); validation on {held}"
