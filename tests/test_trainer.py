@@ -163,3 +163,14 @@ def test_dry_fraction_shows_dry_glass_on_a_seeded_share_of_samples():
 def test_dry_fraction_must_be_a_share():
     with pytest.raises(DerainError, match="dry_fraction"):
         config_from_dict({"data": {"dry_fraction": 1.0}})
+
+
+def test_render_options_reach_the_renderer():
+    from train.trainer import build_datasets
+
+    config = config_from_dict({"data": {"veil": [0.0, 0.05], "mask_threshold": 10, "tone_jitter": True}})
+    train_set, val_set, _ = build_datasets(config.data, seed=0)
+    for dataset in (train_set, val_set):
+        assert dataset.config.veil == (0.0, 0.05) and dataset.config.mask_threshold == 10 and dataset.tone_jitter
+    with pytest.raises(DerainError, match="veil"):
+        build_datasets(config_from_dict({"data": {"veil": [0.5, 0.1]}}).data, seed=0)
