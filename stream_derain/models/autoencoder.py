@@ -63,7 +63,9 @@ class ContextualAutoencoder(nn.Module):
         up = self.conv9(self.deconv1(deep) + res2)
         y = self.output(self.conv10(self.deconv2(up) + res1))
         if self.gate:
-            y = x + torch.sigmoid(mask) * y
+            # The gate is the attention loss's to learn: were the restoration losses to reach
+            # the map through it, they would open it everywhere for a global shift.
+            y = x + torch.sigmoid(mask.detach()) * y
         elif self.residual:
             y = y + x
         if not heads:
