@@ -3,6 +3,7 @@ loss with a map that knows nothing (the best constant: each batch's own drop cov
 
     python scripts/arn_probe.py --steps 300 --focus-mix 0.7 --lr 1e-4
     python scripts/arn_probe.py --steps 300 --focus-mix 0.0 --preset full
+    python scripts/arn_probe.py --steps 300 --lr 1e-3 --arn-blocks 5 --arn-channels 32
 
 Prints, every 50 steps, the last step's BCE and the constant map's BCE over those steps; a ratio
 near 1 means the map has learnt nothing about where the drops are.
@@ -11,6 +12,7 @@ near 1 means the map has learnt nothing about where the drops are.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
-from stream_derain.models import build_generator  # noqa: E402
+from stream_derain.models import PRESETS, build_generator  # noqa: E402
 from stream_derain.synth import RainConfig  # noqa: E402
 from stream_derain.synth.sources import available_sources  # noqa: E402
 from train.data import RenderedRain  # noqa: E402
@@ -42,13 +44,17 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--focus-mix", type=float, default=RainConfig.focus_mix)
     parser.add_argument("--mask-threshold", type=int, default=RainConfig.mask_threshold)
+    parser.add_argument("--arn-blocks", type=int, help="override the preset's residual blocks")
+    parser.add_argument("--arn-channels", type=int, help="override the preset's ARN channels")
     args = parser.parse_args()
     torch.manual_seed(0)
     files = sorted((path for _, path in available_sources()), key=lambda p: p.stem)
     train_files, _ = split_sources(files, ["coffee", "flower", "bikes"])
     config = RainConfig(focus_mix=args.focus_mix, mask_threshold=args.mask_threshold, veil=(0.0, 0.0))
     samples = iter(RenderedRain(train_files, args.crop, config=config, seed=0, min_mask_fraction=0.05))
-    arn_generator = build_generator(args.preset)
+    preset = PRESETS[args.preset]
+    overrides = {"arn_blocks": args.arn_blocks, "arn_channels": args.arn_channels}
+    arn_generator = build_generator(dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v}))
     optimizer = torch.optim.Adam(arn_generator.arn.parameters(), lr=args.lr)
     learnt, constant, started = [], [], time.monotonic()
     for step in range(1, args.steps + 1):
