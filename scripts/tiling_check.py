@@ -39,7 +39,7 @@ def main() -> None:
     report = {"gpu": torch.cuda.get_device_name(), "budget_gib": memory_budget(DEVICE) / GIB, "cases": []}
     for preset, height, width, dtype in CASES:
         torch.manual_seed(0)
-        runner = TorchRunner(Generator(dataclasses.replace(PRESETS[preset], residual=False)).eval(), DEVICE, dtype)
+        runner = TorchRunner(Generator(dataclasses.replace(PRESETS[preset], residual=False, gate=False)).eval(), DEVICE, dtype)
         yy, xx = torch.meshgrid(torch.linspace(0, 1, height, device=DEVICE), torch.linspace(0, 1, width, device=DEVICE), indexing="ij")
         x = (torch.stack([xx, yy, xx * yy]) * 0.8 + 0.2 * torch.rand(3, height, width, device=DEVICE)).unsqueeze(0).to(dtype)
         estimate = bytes_per_pixel(runner.config, dtype, "cuda") * height * width

@@ -225,7 +225,7 @@ def _random_view(frames: np.ndarray, size: int, scale: tuple[float, float], rng:
 def jitter_tone(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The same random camera look on uint8 RGB images (..., 3): contrast, brightness, gamma
     and saturation. Real rainy scenes are often flat and dull; without this, the renderer's veil
-    is the only flatness a model sees, and it learns to darken every flat frame."""
+    is the only flatness a model sees, and flatness alone would say "rain"."""
     contrast = rng.uniform(0.6, 1.15)
     brightness = rng.uniform(-0.08, 0.08)
     gamma = float(np.exp(rng.uniform(-0.3, 0.3)))

@@ -63,8 +63,8 @@ class ContextualAutoencoder(nn.Module):
         up = self.conv9(self.deconv1(deep) + res2)
         y = self.output(self.conv10(self.deconv2(up) + res1))
         if self.gate:
-            # The gate is the attention loss's to learn: were the restoration losses to reach
-            # the map through it, they would open it everywhere for a global shift.
+            # The gate is the attention loss's to learn, so the restoration losses cannot open it
+            # everywhere to buy a global shift (docs/TRAINING.md, run 6: no measurable effect yet).
             y = x + torch.sigmoid(mask.detach()) * y
         elif self.residual:
             y = y + x

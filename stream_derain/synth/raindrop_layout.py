@@ -23,9 +23,9 @@ LAYOUT = {"data": "rain", "gt": "clean", "mask": "mask"}  # sub-folder: file nam
 
 
 def write_pair(out_dir: Path, index: int, sample: RainySample) -> None:
-    write_image(out_dir / "data" / f"{index}_rain.png", sample.rain)
-    write_image(out_dir / "gt" / f"{index}_clean.png", sample.clean)
-    write_image(out_dir / "mask" / f"{index}_mask.png", sample.mask.astype(np.uint8) * 255)
+    images = {"data": sample.rain, "gt": sample.clean, "mask": sample.mask.astype(np.uint8) * 255}
+    for sub, tag in LAYOUT.items():
+        write_image(out_dir / sub / f"{index}_{tag}.png", images[sub])
 
 
 def synth_images(
