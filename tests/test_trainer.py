@@ -124,6 +124,14 @@ def test_perceptual_loss_runs_with_torchvision_format_weights(tmp_path):
     assert records(tmp_path / "run")[-1]["perc"] > 0
 
 
+def test_arn_pretraining_runs_at_its_own_lr(tmp_path):
+    config = tiny_config(tmp_path / "run", steps=4, val_every=0)
+    config.optim.warmup, config.optim.decay = 0, "none"
+    config.optim.arn_pretrain, config.optim.arn_lr = 2, 5e-3
+    train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
+    assert [line["lr"] for line in records(tmp_path / "run")] == [5e-3, 5e-3, 1e-3, 1e-3]
+
+
 def test_lr_warms_up_then_decays():
     cosine = OptimOptions(warmup=10, decay="cosine", min_lr_ratio=0.1)
     assert lr_factor(0, cosine, 110) == pytest.approx(0.1)

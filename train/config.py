@@ -60,6 +60,7 @@ class OptimOptions:
     decay_gamma: float = 0.1
     grad_clip: float = 0.0  # max gradient norm; 0 = off
     arn_pretrain: int = 0  # first steps train the attentive-recurrent net on masks alone
+    arn_lr: float = 0.0  # LR of those ARN-only steps (0 = lr): finding drops wants a faster start
 
 
 @dataclass

@@ -438,8 +438,9 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
     with progress:
         while step < stop_step:
             scale = lr_factor(step, options, run.steps)
+            base_lr = options.arn_lr if step < options.arn_pretrain and options.arn_lr else options.lr
             for group in g_optimizer.param_groups:
-                group["lr"] = options.lr * scale
+                group["lr"] = base_lr * scale
             for group in d_optimizer.param_groups:
                 group["lr"] = (options.d_lr or options.lr) * scale
             batch = next(batches)
@@ -485,14 +486,14 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
 
             if step % run.log_every == 0 and env.is_main:
                 values = {name: value.item() for name, value in terms.items()}
-                record = {"step": step, "lr": options.lr * scale, **values, "time": round(time.monotonic() - started, 3)}
+                record = {"step": step, "lr": base_lr * scale, **values, "time": round(time.monotonic() - started, 3)}
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 progress.update(task, status=f"loss {values['total']:.4f}")
                 if writer:
                     for name, value in values.items():
                         writer.add_scalar(f"loss/{name}", value, step)
-                    writer.add_scalar("lr", options.lr * scale, step)
+                    writer.add_scalar("lr", base_lr * scale, step)
 
             if run.val_every and (step % run.val_every == 0 or step == run.steps) and env.is_main and val_pairs:
                 scores, images = validate(generator, val_pairs, device)

@@ -23,12 +23,12 @@ class RainConfig:
     radius: Range = (2.0, 40.0)
     size_tail: float = 1.8  # power-law exponent of radii: many small drops, few big ones
     focus_mix: float = 0.7
-    blur_sigma: Range = (4.0, 14.0)  # defocus blur of out-of-focus drops, in pixels
+    blur_sigma: Range = (1.5, 6.0)  # defocus blur of out-of-focus drops, in pixels
     lens_blur: Range = (1.5, 4.0)  # a water lens is a poor optic: its refracted view is soft
     magnification: Range = (1.0, 3.5)  # how much wider than the drop its inverted view is
     merged_fraction: float = 0.15
     trail_fraction: float = 0.08
-    haze: Range = (0.2, 0.55)  # drops scatter light: their view is brighter and flatter
+    haze: Range = (0.25, 0.6)  # drops scatter light: their view is brighter and flatter
     veil: Range = (0.03, 0.22)  # whole-frame contrast loss from the wet glass, at full coverage
     mask_threshold: int = 30  # the paper's |rain - clean| threshold, of 255
 

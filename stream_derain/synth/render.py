@@ -9,7 +9,7 @@ import numpy as np
 
 from .config import RainConfig
 from .drops import Drops, sample_drops
-from .mask import channel_max, paper_mask
+from .mask import channel_max
 from .raster import DropMaps, rasterize
 
 Seed = int | np.random.Generator
@@ -18,6 +18,8 @@ Seed = int | np.random.Generator
 # of it, and it reaches its full strength where drops cover this share of the frame. Tied to the
 # drops, it can be told from a scene that is simply flat (hazy air, a dull day, a soft camera).
 FULL_VEIL_COVERAGE = 0.3
+
+MASK_WINDOW = 5  # px: the attention target thresholds the local mean of |rain - clean|
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,12 @@ def render_drops(clean: np.ndarray, drops: Drops, look: Look, mask_threshold: in
     if veil > 0:
         image = image * (1 - veil) + veil * np.asarray(look.airlight, np.float32)
     rain = _to_uint8(image)
-    # The paper's mask, measured before the veil so a hazy frame does not light it up; and
-    # never set where the rainy pixel equals the clean one.
-    mask = paper_mask(with_drops, clean, mask_threshold) & (soft > 0.05) & (channel_max(cv2.absdiff(rain, clean)) > 0)
+    # The paper's threshold, measured before the veil so a hazy frame does not light it up, on
+    # the difference's 5x5 local mean: a drop over fine texture is one solid region to find, not
+    # speckle that depends on which pixels of the texture the drop's view happens to match.
+    # Never set where the rainy pixel equals the clean one.
+    difference = cv2.blur(channel_max(cv2.absdiff(with_drops, clean)).astype(np.float32), (MASK_WINDOW, MASK_WINDOW))
+    mask = (difference > mask_threshold) & (soft > 0.05) & (channel_max(cv2.absdiff(rain, clean)) > 0)
     return RainySample(rain=rain, clean=clean, soft_mask=soft, mask=mask)
 
 
