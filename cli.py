@@ -413,6 +413,7 @@ def live(
     loop: bool = typer.Option(False, "--loop", help="Start a file over at its end."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --record file."),
     keep_partial: bool = typer.Option(False, "--keep-partial", help="If the run fails, keep the recording as OUT.partial.EXT."),
+    tile: Optional[str] = TileOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No status line or summary."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as one JSON line on stdout."),
 ) -> None:
@@ -422,9 +423,11 @@ def live(
     from stream_derain.derainer import Derainer
     from stream_derain.live import derain_live
     from stream_derain.temporal import DEFAULT_POLICY, parse_policy
+    from stream_derain.tiling import parse_tile
 
     policy = reuse or DEFAULT_POLICY
     parse_policy(policy)
+    tile_size = parse_tile(tile)
     derainer = Derainer(model=model, device=device, backend=backend)
     warn_if_untrained(derainer)
     status_line = sys.stderr.isatty() and not quiet and not display
@@ -436,7 +439,7 @@ def live(
     summary = derain_live(
         source, model=derainer.model, runner=derainer.runner, reuse=policy, record=record, stream=stream,
         display=display, max_frames=max_frames, duration=duration, reconnect=reconnect, realtime=realtime,
-        loop=loop, stall_timeout=stall_timeout, overwrite=overwrite, keep_partial=keep_partial, log=log,
+        loop=loop, stall_timeout=stall_timeout, overwrite=overwrite, keep_partial=keep_partial, tile=tile_size, log=log,
         on_stats=(lambda snapshot: typer.echo(f"\r{snapshot.line()}", err=True, nl=False)) if status_line else None,
     )
     if status_line:

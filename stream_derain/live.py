@@ -29,6 +29,7 @@ from .live_stats import LatencyHistogram, LiveSnapshot, LiveStats
 from .pipeline import derain_batch
 from .safe_output import check_output_path
 from .temporal import DEFAULT_POLICY, parse_policy
+from .tiling import fit_runner
 from .video.live_sinks import NetworkStream, Recorder, Window
 from .video.live_source import LiveSource, parse_source
 
@@ -144,6 +145,7 @@ def derain_live(
     scene_cut: float = SCENE_CUT,
     overwrite: bool = False,
     keep_partial: bool = False,
+    tile: int | str | None = None,
     runner: Runner | None = None,
     log: Callable[[str], None] | None = None,
     on_stats: Callable[[LiveSnapshot], None] | None = None,
@@ -153,8 +155,10 @@ def derain_live(
 
     SOURCE: a webcam index or /dev/videoN, a URL, `lavfi:GRAPH`, or a file (`realtime` plays it
     at its frame rate, `loop` restarts it). `reconnect` (None: on for network sources) reopens
-    a lost source with backoff. `log` hears about losses and reconnects; `on_stats` gets a
-    snapshot about once a second. Raises DerainError for anything the user can fix.
+    a lost source with backoff. `tile` ("auto" or a size) runs frames too big for the device in
+    blended tiles; without it they are refused. `log` hears about losses and reconnects;
+    `on_stats` gets a snapshot about once a second. Raises DerainError for anything the user
+    can fix.
     """
     spec = parse_source(source)
     if record is not None:
@@ -173,6 +177,7 @@ def derain_live(
     inference = LatencyHistogram()
     warnings: list[str] = []
     size = (0, 0)
+    fitted: dict[tuple[int, int], Runner] = {}
     epoch = 0
     with contextlib.ExitStack() as stack:
         recorder = stack.enter_context(Recorder(record, keep_partial=keep_partial)) if record is not None else None
@@ -201,10 +206,13 @@ def derain_live(
                     policy.reset()  # a new connection or a new scene: the drops' map is stale
                     epoch = frame.epoch
                 inferring = time.monotonic()
-                frames, mask = derain_batch(frame.image, runner, policy)
+                shape = frame.image.shape[:2]
+                if shape not in fitted:  # the first frame, or a source that came back at another size
+                    fitted[shape] = fit_runner(runner, *shape, tile=tile)
+                frames, mask = derain_batch(frame.image, fitted[shape], policy)
                 derained = frames[0]
                 inference.add(time.monotonic() - inferring)
-                size = frame.image.shape[:2]
+                size = shape
                 if recorder:
                     recorder.write(derained, frame.captured)
                 if streamer:
@@ -243,7 +251,7 @@ def derain_live(
         height=size[0],
         model=loaded.source,
         trained=loaded.trained,
-        backend=runner.name,
+        backend=fitted.get(size, runner).name,
         device=str(runner.device),
         policy=policy.spec,
         record=str(record) if record is not None else None,

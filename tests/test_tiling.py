@@ -4,6 +4,7 @@ tiles only what cannot fit, or refuses with the limit in one line."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -125,3 +126,18 @@ def test_cli_video_with_tile_auto_tiles_frames_that_cannot_fit(tmp_path: Path, r
     assert "(tiles 136px)" in result.out  # the smallest tile lite takes: 64 pixels inside a 72-pixel overlap
     with VideoReader(tmp_path / "out.mp4") as reader:
         assert sum(isinstance(item, DecodedFrame) for item in reader) == 3
+
+
+def test_cli_live_refuses_a_frame_that_cannot_fit_and_tiles_it_with_tile_auto(tmp_path: Path, run_cli, monkeypatch) -> None:
+    need = tiling.bytes_per_pixel(LITE, torch.float32) * 120 * 200
+    monkeypatch.setattr(tiling, "memory_budget", lambda device: int(need * 0.9))
+    source = "lavfi:testsrc2=size=200x120:rate=25"
+    record = tmp_path / "rec.mp4"
+    args = ("live", source, "--no-display", "--backend", "torch", "--max-frames", "2", "--record", record)
+    result = run_cli(*args, "-q")
+    assert result.code == 2 and "use --tile auto" in result.err and "Traceback" not in result.err
+    assert list(tmp_path.iterdir()) == []  # no recording, not even a partial one
+    result = run_cli(*args, "--tile", "auto", "--json")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["frames_out"] == 2 and "(tiles 136px)" in summary["backend"]
