@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import cli
+from stream_derain import checkpoint
 from stream_derain.checkpoint import LoadedModel
 from stream_derain.models import Generator, ModelConfig
 
@@ -23,6 +24,13 @@ def engine_cache(tmp_path_factory):
     patcher.setenv("STREAM_DERAIN_CACHE", str(folder))
     yield folder
     patcher.undo()
+
+
+@pytest.fixture
+def untrained_presets(monkeypatch, tmp_path):
+    """Presets load untrained, as if no weights shipped: the untrained lite is the identity,
+    which tests of plumbing (sizes, colours, timing) compare against exactly."""
+    monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", tmp_path / "no-shipped-weights")
 
 
 @dataclass

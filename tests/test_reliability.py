@@ -148,7 +148,7 @@ def test_bad_video_input_is_one_line_and_leaves_nothing(tmp_path: Path, run_cli,
 # --- the video corpus: valid inputs that must give correct output ---
 
 
-def test_odd_tiny_deep_and_rotated_videos_come_out_whole(tmp_path: Path, run_cli) -> None:
+def test_odd_tiny_deep_and_rotated_videos_come_out_whole(tmp_path: Path, run_cli, untrained_presets) -> None:
     """1x1, 2x2, odd sizes, 10-bit, 4:4:4 and a rotated phone clip: every frame, its size, its rotation."""
     cases = {
         "1x1": dict(size=(1, 1)),

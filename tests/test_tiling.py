@@ -95,7 +95,7 @@ def test_the_plan_tiles_only_what_cannot_fit_and_states_the_limit() -> None:
         tiling.parse_tile("big")
 
 
-def test_cli_refuses_a_frame_that_cannot_fit_and_tiles_it_with_tile_auto(tmp_path: Path, run_cli, monkeypatch) -> None:
+def test_cli_refuses_a_frame_that_cannot_fit_and_tiles_it_with_tile_auto(tmp_path: Path, run_cli, monkeypatch, untrained_presets) -> None:
     image = np.random.default_rng(0).integers(0, 255, (120, 200, 3), dtype=np.uint8)
     source = tmp_path / "big.png"
     cv2.imwrite(str(source), image)
