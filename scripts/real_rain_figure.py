@@ -1,6 +1,6 @@
 """Side by side on real rain: input | this model | the official AttentiveGAN output.
 
-    python scripts/real_rain_figure.py --model runs/lite/best.pt --out docs/lite_real_rain.png
+    python scripts/real_rain_figure.py --model runs/lite/best.pt --out docs/lite_real_rain.jpg
 
 Reads ../shared/real-raindrop/unpaired/case1..5.jpg and attentivegan-official-output/ (evaluation
 only: this writes a small downscaled figure, never the photos themselves).

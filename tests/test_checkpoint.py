@@ -81,4 +81,5 @@ def test_visible_mask_maps_logits_through_a_sigmoid_only_when_the_model_says_so(
     bce.metadata = {"mask_activation": "sigmoid"}
     torch.testing.assert_close(bce.visible_mask(logits), torch.sigmoid(logits))
     raw = load_model("lite")
+    raw.metadata = {}
     torch.testing.assert_close(raw.visible_mask(logits), torch.tensor([[0.0, 0.0, 1.0]]))
