@@ -37,7 +37,8 @@ class Look:
 @dataclass
 class RainySample:
     """One rendered pair: `rain` and `clean` (H, W, 3) uint8 RGB, `soft_mask` (H, W) float32
-    in [0, 1], and `mask` (H, W) bool, the paper's |rain - clean| > threshold inside drops."""
+    in [0, 1], and `mask` (H, W) bool: the 5x5 local mean of |rain - clean| above the paper's
+    threshold, inside drops."""
 
     rain: np.ndarray
     clean: np.ndarray
