@@ -33,8 +33,9 @@ class LoadedModel:
     trained: bool = True
 
     def visible_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        """The attention map in [0, 1] for people to look at: models trained with BCE emit logits."""
-        if self.metadata.get("mask_activation") == "sigmoid":
+        """The attention map in [0, 1] for people to look at: models trained with BCE, and gated
+        models (whose gate reads the map as logits), emit logits."""
+        if self.metadata.get("mask_activation") == "sigmoid" or self.generator.config.gate:
             return torch.sigmoid(mask.float())
         return mask.float().clamp(0, 1)
 

@@ -80,6 +80,8 @@ def test_visible_mask_maps_logits_through_a_sigmoid_only_when_the_model_says_so(
     bce = load_model("lite")
     bce.metadata = {"mask_activation": "sigmoid"}
     torch.testing.assert_close(bce.visible_mask(logits), torch.sigmoid(logits))
-    raw = load_model("lite")
-    raw.metadata = {}
+    raw = load_model("full")
     torch.testing.assert_close(raw.visible_mask(logits), torch.tensor([[0.0, 0.0, 1.0]]))
+    gated = load_model("lite")  # its gate reads the map as logits, whatever the metadata says
+    gated.metadata = {}
+    torch.testing.assert_close(gated.visible_mask(logits), torch.sigmoid(logits))
