@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import time
 from pathlib import Path
@@ -27,12 +26,8 @@ from stream_derain.models import PRESETS, build_generator  # noqa: E402
 from stream_derain.synth import RainConfig  # noqa: E402
 from stream_derain.synth.sources import available_sources  # noqa: E402
 from train.data import RenderedRain  # noqa: E402
+from train.losses import constant_map_bce  # noqa: E402
 from train.trainer import split_sources  # noqa: E402
-
-
-def constant_bce(mask: torch.Tensor) -> float:
-    coverage = float(mask.mean().clamp(1e-6, 1 - 1e-6))
-    return -(coverage * math.log(coverage) + (1 - coverage) * math.log(1 - coverage))
 
 
 def main() -> None:
@@ -67,7 +62,7 @@ def main() -> None:
         loss.backward()
         optimizer.step()
         learnt.append(loss.item())
-        constant.append(constant_bce(mask))
+        constant.append(constant_map_bce(mask))
         if step % 50 == 0:
             ours, known = sum(learnt[-50:]) / 50, sum(constant[-50:]) / 50
             print(f"step {step}: BCE {ours:.3f}, constant map {known:.3f}, ratio {ours / known:.2f} ({time.monotonic() - started:.0f} s)", flush=True)

@@ -11,7 +11,6 @@ best constant map's (a ratio near 1 means nothing learnt), and its precision and
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scr
 from stream_derain.checkpoint import load_checkpoint  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from train.config import config_from_dict, load_config  # noqa: E402
+from train.losses import constant_map_bce  # noqa: E402
 from train.trainer import STATE_FILE, VAL_SEED, SeededItems, build_datasets, sample_seed  # noqa: E402
 
 
@@ -53,8 +53,7 @@ def main() -> None:
     with torch.no_grad():
         logits = generator.attend(rain)[-1]
     probability = torch.sigmoid(logits)
-    coverage = float(target.mean())
-    constant = -(coverage * math.log(coverage) + (1 - coverage) * math.log(1 - coverage))
+    coverage, constant = float(target.mean()), constant_map_bce(target)
     bce = float(F.binary_cross_entropy_with_logits(logits, target))
     found = probability > 0.5
     hits = float((found & (target > 0)).sum())

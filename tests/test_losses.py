@@ -12,6 +12,7 @@ from train.config import LossOptions
 from train.losses import (
     PerceptualLoss,
     attentive_loss,
+    constant_map_bce,
     discriminator_loss,
     drop_mse,
     generator_adversarial,
@@ -127,3 +128,13 @@ def test_vgg_loads_a_torchvision_state_dict_and_the_perceptual_loss_sees_differe
         load_vgg16(tmp_path / "broken.pth", ["relu2_2"])
     with pytest.raises(DerainError, match="not found"):
         load_vgg16(tmp_path / "missing.pth", ["relu2_2"])
+
+
+def test_constant_map_bce_is_the_bce_of_a_map_at_the_targets_coverage():
+    target = (torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    coverage = target.mean()
+    logits = torch.full_like(target, float(torch.logit(coverage)))
+    assert constant_map_bce(target) == pytest.approx(float(F.binary_cross_entropy_with_logits(logits, target)), rel=1e-5)
+    for other in (0.1, 0.5, 0.9):  # and no other constant does better
+        worse = F.binary_cross_entropy_with_logits(torch.full_like(target, float(torch.logit(torch.tensor(other)))), target)
+        assert constant_map_bce(target) <= float(worse) + 1e-6

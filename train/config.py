@@ -25,7 +25,7 @@ class DataOptions:
     tone_jitter: bool = False  # render: a random contrast, brightness, gamma and saturation per clean crop
     dry_fraction: float = 0.0  # share of training samples showing dry glass (input = clean, empty mask)
     veil: list[float] = field(default_factory=lambda: [0.03, 0.22])  # render: whole-frame veil range (synth.RainConfig)
-    mask_threshold: int = 30  # render: the attention target is |rain - clean| > this inside drops (the paper: 30)
+    mask_threshold: int = 30  # render: the attention target is |rain - clean|'s local mean > this inside drops (the paper: 30)
     workers: int = 0
     val_pairs: int = 32  # held-out pairs, fixed for the whole run
     val_sources: list[str] = field(default_factory=lambda: ["coffee", "flower", "bikes"])  # render: held-out files (stems)

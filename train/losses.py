@@ -6,6 +6,8 @@ Discriminator outputs are raw logits, so the log-likelihood terms are BCE-with-l
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,6 +16,13 @@ from stream_derain.models import GeneratorOutput
 
 from .config import LossOptions
 from .vgg import VGG16Features
+
+
+def constant_map_bce(target: torch.Tensor) -> float:
+    """BCE of the best map that knows nothing: the target's own coverage everywhere. A learnt
+    map's BCE over this says how much it knows about where the drops are (1.0: nothing)."""
+    coverage = float(target.mean().clamp(1e-6, 1 - 1e-6))
+    return -(coverage * math.log(coverage) + (1 - coverage) * math.log(1 - coverage))
 
 
 def attention_probability(raw: torch.Tensor, mask_loss: str) -> torch.Tensor:

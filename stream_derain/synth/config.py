@@ -30,7 +30,7 @@ class RainConfig:
     trail_fraction: float = 0.08
     haze: Range = (0.25, 0.6)  # drops scatter light: their view is brighter and flatter
     veil: Range = (0.03, 0.22)  # whole-frame contrast loss from the wet glass, at full coverage
-    mask_threshold: int = 30  # the paper's |rain - clean| threshold, of 255
+    mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
         for name in ("density", "radius", "blur_sigma", "lens_blur", "magnification", "haze", "veil"):
