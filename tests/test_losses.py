@@ -15,6 +15,7 @@ from train.losses import (
     constant_map_bce,
     discriminator_loss,
     drop_mse,
+    dry_l1,
     generator_adversarial,
     generator_losses,
     multiscale_loss,
@@ -52,6 +53,20 @@ def test_drop_mse_averages_over_drop_pixels_only():
     mask[..., 0, 0] = 1
     assert drop_mse(output, clean, mask).item() == pytest.approx(1.0)
     assert drop_mse(output, clean, torch.zeros_like(mask)).item() == 0.0
+
+
+def test_dry_l1_is_the_mean_shift_away_from_drops():
+    clean = torch.full((1, 3, 4, 4), 0.5)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :] = 1  # the top half holds drops
+    output = clean - 0.02  # the whole frame darkened a little
+    output[..., :2, :] = 0.0  # and the drops wildly wrong: not this term's business
+    assert dry_l1(output, clean, mask).item() == pytest.approx(0.02)
+    assert dry_l1(output, clean, torch.ones_like(mask)).item() == 0.0
+    options = LossOptions(dry_l1=2.0)
+    out = GeneratorOutput(masks=[torch.zeros(1, 1, 4, 4)], quarter=F.avg_pool2d(output, 4), half=F.avg_pool2d(output, 2), output=output)
+    assert generator_losses(out, clean, mask, options)["dry"].item() == pytest.approx(0.04)
+    assert "dry" not in generator_losses(out, clean, mask, LossOptions())
 
 
 def test_discriminator_loss_is_the_paper_form_and_finite_at_extreme_logits():

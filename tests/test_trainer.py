@@ -102,6 +102,31 @@ def test_resume_refuses_a_changed_recipe_and_a_run_is_never_overwritten(tmp_path
         train(tiny_config(tmp_path / "empty"), resume=True, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
 
 
+def test_joint_phase_losses_may_change_while_the_run_is_still_arn_only(tmp_path):
+    """A run resumed with a new joint-phase loss during its ARN-only steps is the run that
+    recipe gives from step 0; once the joint phase has begun, the change is refused."""
+    def config(out, **run):
+        recipe = tiny_config(out, **run)
+        recipe.optim.arn_pretrain = 2
+        return recipe
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    with_dry = config(straight)
+    with_dry.loss.dry_l1 = 1.0
+    train(with_dry, train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+    train(config(resumed, stop_at=2), train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+    changed = config(resumed)
+    changed.loss.dry_l1 = 1.0
+    train(changed, resume=True, train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+    assert "dry" in records(straight)[-2]
+    assert records(resumed) == records(straight)
+
+    changed.loss.dry_l1 = 3.0  # at step 6 the joint phase has run: a different run
+    changed.run.steps = 8
+    with pytest.raises(DerainError, match="loss.dry_l1"):
+        train(changed, resume=True, train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+
+
 def test_perceptual_loss_is_off_without_weights_and_says_so_once(tmp_path, capsys):
     config = tiny_config(tmp_path / "a", steps=2, val_every=0)
     config.optim.arn_pretrain = 0

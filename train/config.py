@@ -39,6 +39,7 @@ class LossOptions:
     mask_loss: str = "mse"  # "mse" (the paper, on the raw map) or "bce" (the map as logits)
     multiscale: list[float] = field(default_factory=lambda: [0.6, 0.8, 1.0])  # 1/4, 1/2, 1
     drop_mse: float = 0.0  # extra MSE over drop pixels only
+    dry_l1: float = 0.0  # mean |output - clean| away from drops: a steady shift of dry glass costs what it shows
     perceptual: float = 1.0
     perceptual_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu1_2", "relu2_1", "relu2_2"])
     vgg_weights: str = ""  # torchvision vgg16 state dict; "" turns the perceptual loss off
@@ -105,6 +106,9 @@ SECTIONS = {"data": DataOptions, "loss": LossOptions, "optim": OptimOptions, "ru
 CHOICES = {("loss", "mask_loss"): ("mse", "bce"), ("optim", "decay"): ("none", "cosine", "step"), ("data", "source"): ("render", "pairs")}
 # Options that may change when a run is resumed; any other change would make a different run.
 RESUMABLE_CHANGES = {"run.steps", "run.stop_at", "run.device", "run.ckpt_every", "run.val_every", "run.log_every", "run.tensorboard", "run.progress", "data.workers"}
+# Options the ARN-only steps never read: while a run is still in that phase (under both the old
+# and the new optim.arn_pretrain), changing them gives the run it would have been from step 0.
+ARN_PHASE_UNREAD = {f"loss.{key}" for key in ("multiscale", "drop_mse", "dry_l1", "perceptual", "perceptual_layers", "vgg_weights", "gan", "gamma", "gan_start")} | {"optim.arn_pretrain"}
 
 
 def _coerce(section: str, key: str, value: Any, kind: Any) -> Any:
@@ -210,12 +214,15 @@ def load_config(
     return config_from_dict(data)
 
 
-def changed_options(old: TrainConfig, new: TrainConfig) -> list[str]:
-    """`table.key` of every option that differs, except those a resume may change."""
+def changed_options(old: TrainConfig, new: TrainConfig, step: int = 0) -> list[str]:
+    """`table.key` of every option that differs, except those a resume at `step` may change."""
+    allowed = set(RESUMABLE_CHANGES)
+    if step <= min(old.optim.arn_pretrain, new.optim.arn_pretrain):
+        allowed |= ARN_PHASE_UNREAD
     a, b = old.to_dict(), new.to_dict()
     changed = []
     for table in a:
         for key in set(a[table]) | set(b[table]):
-            if a[table].get(key) != b[table].get(key) and f"{table}.{key}" not in RESUMABLE_CHANGES:
+            if a[table].get(key) != b[table].get(key) and f"{table}.{key}" not in allowed:
                 changed.append(f"{table}.{key}")
     return sorted(changed)

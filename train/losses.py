@@ -65,6 +65,16 @@ def drop_mse(output: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> t
     return (squared * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+def dry_l1(output: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean |output - clean| over pixels away from drops; 0 when drops cover everything.
+
+    L1, not MSE: a gated residual that leaks a few grey levels over the whole dry frame costs
+    almost nothing squared, yet darkens every frame a user sees."""
+    dry = 1.0 - mask.float()
+    absolute = (output.float() - clean.float()).abs().mean(1, keepdim=True)
+    return (absolute * dry).sum() / dry.sum().clamp(min=1.0)
+
+
 class PerceptualLoss(nn.Module):
     """Mean over the chosen VGG16 ReLUs of MSE(features(output), features(clean))."""
 
@@ -127,6 +137,8 @@ def generator_losses(
         "ms": multiscale_loss([out.quarter, out.half, out.output], clean, options.multiscale),
         "drop": options.drop_mse * drop_mse(out.output, clean, mask),
     }
+    if options.dry_l1 > 0:
+        terms["dry"] = options.dry_l1 * dry_l1(out.output, clean, mask)
     if perceptual is not None:
         terms["perc"] = options.perceptual * perceptual(out.output, clean)
     if fake_logits is not None:

@@ -313,7 +313,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         if state.get("format") != STATE_FORMAT:
             raise DerainError(f"{state_path} is not a stream-derain training checkpoint")
-        changed = changed_options(config_from_dict(state["config"]), config)
+        changed = changed_options(config_from_dict(state["config"]), config, state["step"])
         if changed:
             raise DerainError(f"the recipe differs from the run being resumed in: {', '.join(changed)}")
     elif state_path.exists():
