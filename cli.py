@@ -326,6 +326,7 @@ def train_command(
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (run.steps)."),
     stop_at: Optional[int] = typer.Option(None, "--stop-at", help="Stop after this step with a checkpoint, to --resume later."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Preset to train: lite or full (model.preset)."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from these weights: a preset's shipped weights (lite) or a checkpoint, to fine-tune (run.init)."),
     data_root: Optional[str] = typer.Option(None, "--data", help="Clean images to render drops on, or a pairs folder (data.root)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Per-process batch size (data.batch_size)."),
     crop: Optional[int] = typer.Option(None, "--crop", help="Training crop size in pixels (data.crop)."),
@@ -346,7 +347,7 @@ def train_command(
         **model_table, "run.out": out, "run.steps": steps, "run.stop_at": stop_at, "data.root": data_root,
         "data.batch_size": batch_size, "data.crop": crop, "data.workers": workers, "optim.lr": lr,
         "loss.vgg_weights": vgg_weights, "run.device": device, "run.seed": seed, "run.progress": progress,
-        "run.tensorboard": tensorboard,
+        "run.tensorboard": tensorboard, "run.init": init,
     }
     base = None
     if resume and recipe is None:

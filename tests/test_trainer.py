@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from stream_derain.checkpoint import load_checkpoint
+from stream_derain.checkpoint import load_checkpoint, save_checkpoint
 from stream_derain.errors import DerainError
+from stream_derain.models import Generator
 from train.config import OptimOptions, config_from_dict
 from train.trainer import STATE_FILE, SeededItems, StreamBatches, lr_factor, train
 
@@ -125,6 +126,27 @@ def test_joint_phase_losses_may_change_while_the_run_is_still_arn_only(tmp_path)
     changed.run.steps = 8
     with pytest.raises(DerainError, match="loss.dry_l1"):
         train(changed, resume=True, train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+
+
+def test_a_run_can_start_from_trained_weights(tmp_path, untrained_presets):
+    config = tiny_config(tmp_path / "run", steps=1, val_every=0)
+    torch.manual_seed(123)
+    trained = Generator(config.model_config())
+    save_checkpoint(tmp_path / "trained.pt", trained, {})
+    config.run.init = str(tmp_path / "trained.pt")
+    config.optim.lr = 0.0  # one step that changes nothing: what remains is where the run started
+    generator = train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))["generator"]
+    assert all(torch.equal(a, b) for a, b in zip(generator.state_dict().values(), trained.state_dict().values()))
+
+    other = tiny_config(tmp_path / "other", steps=1, val_every=0)
+    other.model["ae_channels"] = [4, 8, 16]
+    other.run.init = str(tmp_path / "trained.pt")
+    with pytest.raises(DerainError, match="unlike the recipe"):
+        train(other, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
+    untrained = tiny_config(tmp_path / "untrained", steps=1, val_every=0)
+    untrained.run.init = "lite"  # the fixture hides the shipped weights
+    with pytest.raises(DerainError, match="no trained weights"):
+        train(untrained, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
 
 
 def test_perceptual_loss_is_off_without_weights_and_says_so_once(tmp_path, capsys):

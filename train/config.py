@@ -77,6 +77,7 @@ class RunOptions:
     tensorboard: bool = True  # when installed
     progress: bool = True
     stop_at: int = 0  # stop (with a checkpoint) after this step, to resume later; 0 = run to the end
+    init: str = ""  # start from these generator weights (a preset's shipped weights or a checkpoint): fine-tuning
 
 
 @dataclass

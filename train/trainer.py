@@ -27,7 +27,7 @@ from rich.text import Text
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, Subset
 
-from stream_derain.checkpoint import save_checkpoint
+from stream_derain.checkpoint import load_model, save_checkpoint
 from stream_derain.errors import DerainError
 from stream_derain.frames import crop_to, pad_to_multiple
 from stream_derain.metrics import Scores, score
@@ -285,6 +285,18 @@ class RateColumn(ProgressColumn):
 # --- the run -----------------------------------------------------------------------------
 
 
+def initial_weights(init: str, config: TrainConfig) -> dict[str, torch.Tensor]:
+    """Trained weights of the recipe's own model, to start a fine-tune from."""
+    loaded = load_model(init)
+    if not loaded.trained:
+        raise DerainError(f"run.init {init!r}: no trained weights ship for that preset")
+    wanted = config.model_config()
+    if loaded.generator.config != wanted:
+        raise DerainError(f"run.init {init!r} holds a {loaded.generator.config.preset} model unlike the recipe's "
+                          f"[model] ({wanted.preset}{'' if wanted.preset != loaded.generator.config.preset else ' with other options'})")
+    return loaded.generator.state_dict()
+
+
 def train(config: TrainConfig, resume: bool = False, train_set: Dataset | None = None, val_set: Dataset | None = None) -> dict[str, Any]:
     """Train (or resume) the run in `config.run.out`; return its step, best scores and models.
 
@@ -318,6 +330,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
             raise DerainError(f"the recipe differs from the run being resumed in: {', '.join(changed)}")
     elif state_path.exists():
         raise DerainError(f"{out_dir} already holds a run: pass --resume to continue it, or choose another --out")
+    initial = initial_weights(run.init, config) if run.init and not state else None
 
     # data: the stream restarts at the saved position. DataLoader hands batches to its workers
     # in turn from the first, so a resumed stream starts a few batches early, on the worker
@@ -342,6 +355,9 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
     # models: the same initial weights on every rank, then a different RNG stream per rank
     torch.manual_seed(run.seed)
     generator = Generator(config.model_config()).to(device)
+    if initial:
+        generator.load_state_dict(initial)
+        console.print(f"starting from the weights of {run.init}")
     discriminator = Discriminator().to(device)
     torch.manual_seed(run.seed + env.rank)
     perceptual = None
