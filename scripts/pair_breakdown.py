@@ -23,15 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scr
 
 from stream_derain import Derainer  # noqa: E402
 from stream_derain.evaluate import find_pairs, read_rgb8  # noqa: E402
-from stream_derain.metrics import luma  # noqa: E402
+from stream_derain.metrics import luma, psnr_y  # noqa: E402
 from stream_derain.synth.mask import channel_max  # noqa: E402
 from stream_derain.synth.render import MASK_WINDOW  # noqa: E402
 
 DRY_MAP = 0.2
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255.0**2 / np.mean((a - b) ** 2)))
 
 
 def main() -> None:
@@ -45,15 +41,16 @@ def main() -> None:
     for pair in find_pairs(args.pairs):
         rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
         result = derainer.derain(rain)
-        y_rain, y_clean, y_out = (luma(image).astype(np.float64) for image in (rain, clean, result.image))
+        y_rain, y_clean, y_out = (luma(image) for image in (rain, clean, result.image))
+        height, width = y_rain.shape  # luma crops to a multiple of 4, as the protocol does
         difference = channel_max(cv2.absdiff(rain, clean)).astype(np.float32)
-        drops = cv2.blur(difference, (MASK_WINDOW, MASK_WINDOW)) > args.threshold
-        dry = result.mask < DRY_MAP
+        drops = (cv2.blur(difference, (MASK_WINDOW, MASK_WINDOW)) > args.threshold)[:height, :width]
+        dry = result.mask[:height, :width] < DRY_MAP
         change = (y_out - y_rain)[dry] if dry.any() else np.full(1, np.nan)
         print(
-            f"{pair.name:8} {drops.mean():6.2f} {psnr(y_rain[drops], y_clean[drops]):10.2f} "
-            f"{psnr(y_out[drops], y_clean[drops]):6.2f} {psnr(y_rain[~drops], y_clean[~drops]):11.2f} "
-            f"{psnr(y_out[~drops], y_clean[~drops]):6.2f} {np.abs(change).mean():6.2f} {change.mean():+6.2f}"
+            f"{pair.name:8} {drops.mean():6.2f} {psnr_y(y_rain[drops], y_clean[drops]):10.2f} "
+            f"{psnr_y(y_out[drops], y_clean[drops]):6.2f} {psnr_y(y_rain[~drops], y_clean[~drops]):11.2f} "
+            f"{psnr_y(y_out[~drops], y_clean[~drops]):6.2f} {np.abs(change).mean():6.2f} {change.mean():+6.2f}"
         )
 
 

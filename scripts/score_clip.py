@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from itertools import zip_longest
 from pathlib import Path
 
 import av
@@ -21,9 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scr
 from stream_derain.metrics import score  # noqa: E402
 
 
-def rgb_frames(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+def score_clip(clip: Path, clean: Path) -> tuple[float, float, int]:
+    """Mean Y-PSNR and SSIM of `clip`'s frames against `clean`'s, decoded side by side."""
+    psnrs, ssims = [], []
+    with av.open(str(clip)) as rainy, av.open(str(clean)) as truth:
+        frames = zip_longest(rainy.decode(video=0), truth.decode(video=0))
+        for frame, target in frames:
+            if frame is None or target is None:
+                sys.exit(f"{clip} and {clean} differ in frame count")
+            scores = score(frame.to_ndarray(format="rgb24"), target.to_ndarray(format="rgb24"))
+            psnrs.append(scores.psnr)
+            ssims.append(scores.ssim)
+    return float(np.mean(psnrs)), float(np.mean(ssims)), len(psnrs)
 
 
 def main() -> None:
@@ -31,14 +41,12 @@ def main() -> None:
     parser.add_argument("clean", type=Path)
     parser.add_argument("clips", nargs="+", type=Path)
     args = parser.parse_args()
-    clean = rgb_frames(args.clean)
     for path in args.clips:
-        frames = rgb_frames(path)
-        if len(frames) != len(clean):
-            sys.exit(f"{path}: {len(frames)} frames, but {args.clean} has {len(clean)}")
-        scores = [score(frame, truth) for frame, truth in zip(frames, clean)]
-        psnr, ssim = np.mean([s.psnr for s in scores]), np.mean([s.ssim for s in scores])
-        print(f"{str(path):50} {psnr:6.2f} dB  SSIM {ssim:.3f}  ({len(scores)} frames)")
+        try:
+            psnr, ssim, count = score_clip(path, args.clean)
+        except (av.error.FFmpegError, ValueError) as error:
+            sys.exit(f"{path}: {error}")
+        print(f"{str(path):50} {psnr:6.2f} dB  SSIM {ssim:.3f}  ({count} frames)")
 
 
 if __name__ == "__main__":
