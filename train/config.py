@@ -25,6 +25,7 @@ class DataOptions:
     tone_jitter: bool = False  # render: a random contrast, brightness, gamma and saturation per clean crop
     dry_fraction: float = 0.0  # share of training samples showing dry glass (input = clean, empty mask)
     veil: list[float] = field(default_factory=lambda: [0.03, 0.22])  # render: whole-frame veil range (synth.RainConfig)
+    blur_sigma: list[float] = field(default_factory=lambda: [1.5, 6.0])  # render: defocus of out-of-focus drops, px (synth.RainConfig)
     mask_threshold: int = 30  # render: the attention target is |rain - clean|'s local mean > this inside drops (the paper: 30)
     workers: int = 0
     val_pairs: int = 32  # held-out pairs, fixed for the whole run
@@ -151,8 +152,9 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
             raise DerainError(f"unknown option(s) in [{section}]: {', '.join(bad)}")
         resolved = {key: _coerce(section, key, value, types[key]) for key, value in table.items()}
         setattr(config, section, replace(getattr(config, section), **resolved))
-    if len(config.data.veil) != 2:
-        raise DerainError("data.veil needs two numbers: LOW, HIGH")
+    for name in ("veil", "blur_sigma"):
+        if len(getattr(config.data, name)) != 2:
+            raise DerainError(f"data.{name} needs two numbers: LOW, HIGH")
     if not 0 <= config.data.dry_fraction < 1:
         raise DerainError(f"data.dry_fraction must be in [0, 1), not {config.data.dry_fraction}")
     if len(config.loss.multiscale) != 3:

@@ -1,0 +1,49 @@
+"""Score models on a recipe's held-out rendered pairs: the trainer's own validation, outside a run.
+
+    python scripts/val_score.py --recipe train/recipes/lite.toml lite runs/lite-stage2/best.pt
+    python scripts/val_score.py --recipe train/recipes/lite-stage2.toml lite runs/lite-stage2/best.pt
+
+Renders the pairs exactly as the trainer does (the recipe's sources, drops and seeds), so models
+trained on different renderer settings can be compared on each other's validation sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
+
+from stream_derain.checkpoint import load_model  # noqa: E402
+from stream_derain.errors import DerainError  # noqa: E402
+from train.config import load_config  # noqa: E402
+from train.trainer import VAL_SEED, SeededItems, build_datasets, identity_scores, sample_seed, validate  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", help="presets (lite, full) or checkpoint files")
+    parser.add_argument("--recipe", type=Path, required=True, help="whose validation pairs to score on")
+    args = parser.parse_args()
+    try:
+        config = load_config(args.recipe)
+        _, val_set, _ = build_datasets(config.data, config.run.seed)
+        pairs = [SeededItems(val_set)[(i, sample_seed(VAL_SEED, i))] for i in range(config.data.val_pairs)]
+        identity = identity_scores(pairs)
+        print(f"{args.recipe}: {len(pairs)} held-out pairs")
+        print(f"{'model':40} {'PSNR':>7} {'SSIM':>7}")
+        print(f"{'input (identity)':40} {identity.psnr:7.2f} {identity.ssim:7.4f}")
+        for name in args.models:
+            scores, _ = validate(load_model(name).generator, pairs, torch.device("cpu"))
+            print(f"{name:40} {scores.psnr:7.2f} {scores.ssim:7.4f}")
+    except DerainError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
