@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -234,3 +235,11 @@ def test_render_options_reach_the_renderer():
         build_datasets(config_from_dict({"data": {"blur_sigma": [6.0, 2.0]}}).data, seed=0)
     with pytest.raises(DerainError, match="blur_sigma needs two numbers"):
         config_from_dict({"data": {"blur_sigma": [3.0]}})
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "train" / "recipes").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_recipe_loads(recipe):
+    from train.config import load_config
+
+    config = load_config(recipe)
+    assert config.model_config().preset in ("lite", "full")
