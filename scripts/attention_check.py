@@ -20,10 +20,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
 from stream_derain.checkpoint import load_checkpoint  # noqa: E402
+from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from train.config import config_from_dict, load_config  # noqa: E402
 from train.losses import constant_map_bce  # noqa: E402
-from train.trainer import STATE_FILE, VAL_SEED, SeededItems, build_datasets, sample_seed  # noqa: E402
+from train.trainer import STATE_FILE, build_datasets, validation_pairs  # noqa: E402
 
 
 def model_and_recipe(path: Path, recipe: Path | None) -> tuple[Generator, object]:
@@ -36,7 +37,10 @@ def model_and_recipe(path: Path, recipe: Path | None) -> tuple[Generator, object
         return generator, config
     if recipe is None:
         sys.exit("a checkpoint file needs --recipe (the run's recipe: its validation data)")
-    return load_checkpoint(path).generator, load_config(recipe)
+    try:
+        return load_checkpoint(path).generator, load_config(recipe)
+    except DerainError as error:
+        sys.exit(f"error: {error}")
 
 
 def main() -> None:
@@ -47,7 +51,7 @@ def main() -> None:
     generator, config = model_and_recipe(args.model, args.recipe)
     generator.eval()
     _, val_set, _ = build_datasets(config.data, config.run.seed)
-    pairs = [SeededItems(val_set)[(i, sample_seed(VAL_SEED, i))] for i in range(config.data.val_pairs)]
+    pairs = validation_pairs(val_set, config.data.val_pairs)
     rain = torch.stack([item["rain"] for item in pairs])
     target = torch.stack([item["mask"] for item in pairs])
     with torch.no_grad():

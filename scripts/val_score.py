@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scr
 from stream_derain.checkpoint import load_model  # noqa: E402
 from stream_derain.errors import DerainError  # noqa: E402
 from train.config import load_config  # noqa: E402
-from train.trainer import VAL_SEED, SeededItems, build_datasets, identity_scores, sample_seed, validate  # noqa: E402
+from train.trainer import build_datasets, identity_scores, validate, validation_pairs  # noqa: E402
 
 
 def main() -> int:
@@ -31,7 +31,7 @@ def main() -> int:
     try:
         config = load_config(args.recipe)
         _, val_set, _ = build_datasets(config.data, config.run.seed)
-        pairs = [SeededItems(val_set)[(i, sample_seed(VAL_SEED, i))] for i in range(config.data.val_pairs)]
+        pairs = validation_pairs(val_set, config.data.val_pairs)
         identity = identity_scores(pairs)
         print(f"{args.recipe}: {len(pairs)} held-out pairs")
         print(f"{'model':40} {'PSNR':>7} {'SSIM':>7}")

@@ -244,6 +244,11 @@ def as_frame(image: torch.Tensor) -> np.ndarray:
     return (image.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
+def validation_pairs(val_set: Dataset, count: int) -> list[dict]:
+    """The held-out pairs, each drawn under its own fixed seed: the same in every run and script."""
+    return [SeededItems(val_set)[(i, sample_seed(VAL_SEED, i))] for i in range(count)]
+
+
 def mean_scores(scores: list[Scores]) -> Scores:
     return Scores(float(np.mean([min(s.psnr, PSNR_CAP) for s in scores])), float(np.mean([s.ssim for s in scores])))
 
@@ -339,7 +344,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
     if train_set is None or val_set is None:
         train_set, val_set, description = build_datasets(config.data, run.seed)
     val_count = config.data.val_pairs if isinstance(val_set, IterableDataset) else len(val_set)
-    val_pairs = [SeededItems(val_set)[(i, sample_seed(VAL_SEED, i))] for i in range(val_count)] if run.val_every else []
+    val_pairs = validation_pairs(val_set, val_count) if run.val_every else []
     batch_size, workers = config.data.batch_size, config.data.workers
     skip = state["step"] % workers if state and workers else 0
     start_position = state["samples_seen"] - skip * batch_size * env.world_size if state else 0
