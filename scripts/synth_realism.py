@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cli import parse_range  # noqa: E402
 from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.synth import RainConfig, paper_mask, read_rgb, synthesize  # noqa: E402
 
@@ -74,14 +75,6 @@ def mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
     return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
 
 
-def parse_range(text: str) -> tuple[float, float]:
-    low, _, high = text.partition(",")
-    try:
-        return float(low), float(high)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"want LOW,HIGH, not {text!r}") from None
-
-
 def small(image: np.ndarray, width: int) -> np.ndarray:
     height = round(image.shape[0] * width / image.shape[1])
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
@@ -106,7 +99,7 @@ def main() -> int:
     parser.add_argument("--figure", type=Path, default=None)
     parser.add_argument("--figure-width", type=int, default=300)
     parser.add_argument("--figure-pairs", default="1,3", help="which real pairs the figure shows")
-    parser.add_argument("--blur-sigma", type=parse_range, default=RainConfig().blur_sigma,
+    parser.add_argument("--blur-sigma", default="1.5,6",
                         help="LOW,HIGH: defocus of the out-of-focus drops (a recipe's data.blur_sigma)")
     args = parser.parse_args()
     pairs = args.real / "pairs"
@@ -114,7 +107,7 @@ def main() -> int:
         print(f"skipped: {pairs} is absent (real photos are not part of the repo)")
         return 0
     try:
-        config = RainConfig(blur_sigma=args.blur_sigma)
+        config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"))
     except DerainError as error:
         parser.error(str(error))
     real_rows, rendered_rows, figure_rows = [], [], []

@@ -245,7 +245,10 @@ def as_frame(image: torch.Tensor) -> np.ndarray:
 
 
 def validation_pairs(val_set: Dataset, count: int) -> list[dict]:
-    """The held-out pairs, each drawn under its own fixed seed: the same in every run and script."""
+    """The held-out pairs, each drawn under its own fixed seed: the same in every run and script.
+    A rendered set gives `count` of them; a finite one (a folder of pairs) gives all it holds."""
+    if not isinstance(val_set, IterableDataset):
+        count = len(val_set)
     return [SeededItems(val_set)[(i, sample_seed(VAL_SEED, i))] for i in range(count)]
 
 
@@ -343,8 +346,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
     description = "given datasets"
     if train_set is None or val_set is None:
         train_set, val_set, description = build_datasets(config.data, run.seed)
-    val_count = config.data.val_pairs if isinstance(val_set, IterableDataset) else len(val_set)
-    val_pairs = validation_pairs(val_set, val_count) if run.val_every else []
+    val_pairs = validation_pairs(val_set, config.data.val_pairs) if run.val_every else []
     batch_size, workers = config.data.batch_size, config.data.workers
     skip = state["step"] % workers if state and workers else 0
     start_position = state["samples_seen"] - skip * batch_size * env.world_size if state else 0
