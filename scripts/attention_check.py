@@ -29,6 +29,8 @@ from train.trainer import STATE_FILE, build_datasets, validation_pairs  # noqa: 
 
 def model_and_recipe(path: Path, recipe: Path | None) -> tuple[Generator, object]:
     if path.is_dir():
+        if not (path / STATE_FILE).is_file():
+            sys.exit(f"error: {path} holds no {STATE_FILE}: give a run folder or a checkpoint file")
         state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
         config = config_from_dict(state["config"])
         generator = Generator(config.model_config())

@@ -99,7 +99,7 @@ def main() -> int:
     parser.add_argument("--figure", type=Path, default=None)
     parser.add_argument("--figure-width", type=int, default=300)
     parser.add_argument("--figure-pairs", default="1,3", help="which real pairs the figure shows")
-    parser.add_argument("--blur-sigma", default="1.5,6",
+    parser.add_argument("--blur-sigma", default=",".join(map(str, RainConfig().blur_sigma)),
                         help="LOW,HIGH: defocus of the out-of-focus drops (a recipe's data.blur_sigma)")
     args = parser.parse_args()
     pairs = args.real / "pairs"

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from stream_derain.checkpoint import load_checkpoint, save_checkpoint
 from stream_derain.errors import DerainError
 from stream_derain.models import Generator
-from train.config import OptimOptions, config_from_dict
+from train.config import OptimOptions, config_from_dict, load_config
 from train.trainer import STATE_FILE, SeededItems, StreamBatches, lr_factor, train
 
 TINY_MODEL = {
@@ -239,7 +239,5 @@ def test_render_options_reach_the_renderer():
 
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "train" / "recipes").glob("*.toml")), ids=lambda p: p.stem)
 def test_every_shipped_recipe_loads(recipe):
-    from train.config import load_config
-
     config = load_config(recipe)
     assert config.model_config().preset in ("lite", "full")
