@@ -23,6 +23,7 @@ from .cost import count_macs
 from .frames import pad_to_multiple
 from .models import Generator
 from .temporal import parse_policy
+from .video import EncoderOptions
 
 RESOLUTIONS = {"480x720": (480, 720), "720p": (720, 1280), "1080p": (1080, 1920), "4k": (2160, 3840)}
 
@@ -172,6 +173,9 @@ class EndToEndBench:
     stage_seconds: dict[str, float]
 
 
+RENDERED_FRAMES = 16  # rendering costs about 0.7 s a 1080p frame on one core; longer clips go back and forth
+
+
 def render_bench_clip(path: Path, height: int, width: int, frames: int, seed: int = 0) -> Path:
     """A rainy clip with a moving camera, rendered here so the bench needs no files."""
     from fractions import Fraction
@@ -184,9 +188,11 @@ def render_bench_clip(path: Path, height: int, width: int, frames: int, seed: in
     scene = cv2.resize(_bench_scene(rng), (width * 5 // 4, height * 5 // 4), interpolation=cv2.INTER_CUBIC)
     info = VideoInfo(width, height, Fraction(1, 25), Fraction(25), "h264", "yuv420p", frames, None, 0, 2, 2, 2, None)
     writer = VideoWriter(path, info, EncoderOptions(crf=18, preset="veryfast"))
-    clean = camera_frames(scene, rng, frames, size=(height, width))
-    for index, sample in enumerate(render_clip(clean, seed)):
-        writer.write_frame(sample.rain, index, 1)
+    clean = camera_frames(scene, rng, min(frames, RENDERED_FRAMES), size=(height, width))
+    rendered = [sample.rain for sample in render_clip(clean, seed)]
+    there_and_back = rendered + rendered[-2:0:-1]
+    for index in range(frames):
+        writer.write_frame(there_and_back[index % len(there_and_back)], index, 1)
     writer.close()
     return path
 
@@ -209,15 +215,18 @@ def bench_end_to_end(
     reuse: str = "none",
     frames: int = 16,
     folder: Path | None = None,
+    encoder: EncoderOptions = EncoderOptions(),
+    clip: Path | None = None,
 ) -> EndToEndBench:
-    """`derain video` on a rendered clip, beside inference alone on the same decoded frames."""
+    """`derain video` on a clip (rendered here unless `clip` is given, then `height`, `width` and
+    `frames` are the clip's), beside inference alone on the same decoded frames."""
     import tempfile
 
     from .pipeline import derain_batch, derain_video
     from .video import DecodedFrame, VideoReader
 
     with tempfile.TemporaryDirectory(dir=folder) as work:
-        clip = render_bench_clip(Path(work) / "rain.mp4", height, width, frames)
+        clip = clip or render_bench_clip(Path(work) / "rain.mp4", height, width, frames)
         with VideoReader(clip, passthrough=False) as reader:
             decoded = [item.image for item in reader if isinstance(item, DecodedFrame)]
         policy = parse_policy(reuse)
@@ -237,7 +246,7 @@ def bench_end_to_end(
         for _ in range(2):
             inference.append(inference_only())
             summary = derain_video(clip, Path(work) / "out.mp4", model=loaded, runner=runner, reuse=reuse,
-                                   batch=batch, overwrite=True)
+                                   batch=batch, encoder=encoder, overwrite=True)
             end_to_end.append(summary.fps)
     best_inference, best_e2e = max(inference), max(end_to_end)
     return EndToEndBench(summary.frames, best_e2e, best_inference, best_e2e / best_inference, summary.stage_seconds)
