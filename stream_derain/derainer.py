@@ -45,6 +45,7 @@ class Derainer:
     Gray images come back gray, RGBA keeps its alpha, 16-bit stays 16-bit, and any size comes
     back at its own size (reflection padding, then cropping: no pixel is lost). `tile` ("auto" or
     a size) runs frames too big for the device in blended tiles; without it they are refused.
+    `compile` runs the torch backend through torch.compile (see `select_runner`).
     """
 
     def __init__(
@@ -54,9 +55,10 @@ class Derainer:
         backend: str = "auto",
         runner: Runner | None = None,
         tile: int | str | None = None,
+        compile: bool = False,
     ) -> None:
         self.model = model if isinstance(model, LoadedModel) else load_model(model)
-        self.runner = runner or select_runner(self.model.generator, backend=backend, device=device)
+        self.runner = runner or select_runner(self.model.generator, backend=backend, device=device, compile=compile)
         self.tile = tile  # see stream_derain.tiling: None, "auto" or a size in pixels
 
     @property

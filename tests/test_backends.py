@@ -13,7 +13,8 @@ from stream_derain.backends.base import Runner
 from stream_derain.backends.onnxruntime_runner import OnnxRuntimeRunner, onnxruntime_runner_for
 from stream_derain.backends.select import select_runner
 from stream_derain.backends.torch_runner import TorchRunner
-from stream_derain.checkpoint import save_checkpoint
+from stream_derain.checkpoint import LoadedModel, save_checkpoint
+from stream_derain.derainer import Derainer
 from stream_derain.errors import DerainError
 from conftest import TINY_LITE_CONFIG
 from stream_derain.models import build_generator
@@ -113,6 +114,15 @@ def test_bad_choices_are_clear_errors(generator) -> None:
         select_runner(generator, "torch", "cpu", cuda_graphs=True)
 
 
+def test_compile_reaches_the_torch_runner_and_channels_last_stays_off_on_the_cpu(generator) -> None:
+    assert select_runner(generator, "torch", "cpu").name == "torch-cpu-fp32"
+    assert select_runner(generator, "torch", "cpu", compile=True).name == "torch-cpu-fp32-compiled"
+    model = LoadedModel(generator, {}, "tiny test model", trained=False)
+    assert Derainer(model, device="cpu", backend="torch", compile=True).runner.name == "torch-cpu-fp32-compiled"
+    with pytest.raises(DerainError, match="CUDA graphs or torch.compile"):
+        TorchRunner(generator, compile=True, cuda_graphs=True)
+
+
 def test_torch_runner_options_keep_the_result_and_the_callers_module(generator) -> None:
     before = {name: tensor.clone() for name, tensor in generator.state_dict().items()}
     plain = TorchRunner(generator)
@@ -160,9 +170,12 @@ def test_onnxruntime_runner_refuses_wrong_tensors_and_unreadable_graphs(generato
 def test_torch_cuda_fp16_and_cuda_graphs_match_the_cpu(generator) -> None:
     reference = derain(TorchRunner(generator), image())
     half = select_runner(generator, "torch", "cuda")
-    assert half.name == "torch-cuda-fp16" and half.dtype == torch.float16
+    assert half.name == "torch-cuda-fp16-channels_last" and half.dtype == torch.float16
+    assert torch.backends.cudnn.benchmark  # frames of one shape: cuDNN picks its kernels once
     graphs = TorchRunner(generator, "cuda", torch.float16, channels_last=True, cuda_graphs=True)
-    for runner in (half, graphs):
+    compiled = select_runner(generator, "torch", "cuda", compile=True)
+    assert compiled.name == "torch-cuda-fp16-channels_last-compiled"
+    for runner in (half, graphs, compiled):
         mask, y = derain(runner, image())
         assert (y - reference[1]).abs().max() * 255 < 2
     first, again = derain(graphs, image()), derain(graphs, image(seed=5))
@@ -174,7 +187,7 @@ def test_torch_cuda_fp16_and_cuda_graphs_match_the_cpu(generator) -> None:
 def test_auto_on_cuda_without_engines_takes_torch_fp16(generator) -> None:
     heard: list[str] = []
     runner = select_runner(generator, "auto", "auto", report=heard.append)
-    assert runner.name == "torch-cuda-fp16"
+    assert runner.name == "torch-cuda-fp16-channels_last"
     assert heard and heard[0].startswith("backend tensorrt skipped")
 
 

@@ -69,10 +69,14 @@ class TorchRunner:
         self.config = generator.config
         if dtype == torch.float16 and self.device.type != "cuda":
             raise DerainError("fp16 with torch needs CUDA; on the CPU use fp32")
-        if cuda_graphs and self.device.type != "cuda":
-            raise DerainError("CUDA graphs need a CUDA device")
         if cuda_graphs and compile:
             raise DerainError("choose CUDA graphs or torch.compile, not both")
+        if cuda_graphs and self.device.type != "cuda":
+            raise DerainError("CUDA graphs need a CUDA device")
+        if self.device.type == "cuda":
+            # a video's frames all have one shape, so cuDNN's per-shape autotuning pays for itself
+            # at once (process-wide: it only changes which kernels run, not what they compute)
+            torch.backends.cudnn.benchmark = True
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator = copy.deepcopy(generator).to(self.device, dtype, memory_format=self.memory_format).eval()
         attend, restore = self.generator.attend_step, self.generator.restore
