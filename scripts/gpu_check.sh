@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check, in one call of the device tool: install what the GPU image lacks from carried
-# wheels, run the CUDA tests, bench `full` and `lite` with torch fp32 / fp16 / fp16 + CUDA
-# graphs (and TensorRT where it is installed), and write every record under $OUT.
+# wheels, run the CUDA tests, bench `full` and `lite` (scripts/gpu_bench.py: fp32, fp16, cuDNN
+# autotuning, channels_last, CUDA graphs, reuse, end to end, torch.compile; TensorRT where it is
+# installed), run `derain video` itself on a rendered 1080p clip, and write the records under $OUT: eight files
+# at most, the device tool's limit.
 #
 # Before the call, on the CPU machine, fetch PyAV for the image's Python 3.12 into .whl/
 # (ignored by git):
@@ -9,38 +11,57 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #       -d .whl av==18.1.0
-# Then: run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=540)
+# Then: run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=540). About 6 minutes on an
+# H100; name sections (tests, bench, video) to run only those: `bash scripts/gpu_check.sh video`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-check}
 mkdir -p "$OUT"
+SECTIONS=${*:-tests bench video}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 if compgen -G ".whl/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
         && export PYTHONPATH=/tmp/site:$PWD
 fi
-derain() { python3 cli.py "$@"; }
+wanted() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$OUT/gpu.csv"
-python3 -c "import torch, av; print('torch', torch.__version__, 'av', av.__version__)" | tee "$OUT/versions.txt"
-timeout 120 python3 -m pytest -q -m cuda tests 2>&1 | tail -n 30 | tee "$OUT/cuda-tests.log"
+python3 -c "import torch, av; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'av', av.__version__)" \
+    | tee "$OUT/versions.txt"
 
-bench() {  # name, then `derain bench` options
-    local name=$1; shift
-    timeout 150 python3 cli.py bench --device cuda --frames 16 --repeats 3 --json "$OUT/$name.json" "$@" \
-        2>&1 | tail -n 8 | tee -a "$OUT/bench.log"
-}
-for model in full lite; do
-    bench "$model-fp32" --model "$model" --backend torch --precision fp32 -r 720p -r 1080p
-    bench "$model-fp16" --model "$model" --backend torch --precision fp16 -r 720p -r 1080p
-    bench "$model-fp16-graphs" --model "$model" --backend torch --precision fp16 --cuda-graphs -r 720p -r 1080p
-done
-bench full-fp16-keyframe6 --model full --backend torch --precision fp16 --cuda-graphs --reuse keyframe:6 --batch 6 -r 1080p --e2e
-bench lite-fp16-4k --model lite --backend torch --precision fp16 --cuda-graphs -r 4k
-if python3 -c "import tensorrt" 2>/dev/null; then
-    timeout 300 python3 cli.py build-engine --model full --out "$OUT/engines" --opt-shape 1x1080x1920 \
-        --max-shape 1x1088x1920 | tee -a "$OUT/bench.log"
-    bench full-tensorrt --model full --backend tensorrt -r 1080p
-else
-    echo "tensorrt: not installed on this machine" | tee -a "$OUT/bench.log"
+if wanted tests; then
+    timeout 150 python3 -m pytest -q -m cuda tests 2>&1 | tail -n 30 | tee "$OUT/cuda-tests.log"
+fi
+
+if wanted bench; then
+    # the bench matrix (scripts/gpu_bench.py: fp32 / fp16, cuDNN autotuning, channels_last, CUDA graphs,
+    # reuse, end to end), one JSON line per variant; torch.compile last, since its compile time varies
+    timeout 240 python3 scripts/gpu_bench.py --out "$OUT/bench.jsonl" --skip compiled 2>&1 | tee "$OUT/bench.log"
+    # the user-facing command, as a user on a GPU would run it (auto backend)
+    timeout 90 python3 cli.py bench --model lite --device cuda -r 1080p --reuse keyframe:6 --batch 4 --frames 16 \
+        --repeats 2 --e2e --json "$OUT/cli-bench.json" 2>&1 | tail -n 6 | tee -a "$OUT/bench.log"
+    if python3 -c "import tensorrt" 2>/dev/null; then
+        timeout 300 python3 cli.py build-engine --model full --out /tmp/engines --opt-shape 1x1080x1920 \
+            --max-shape 1x1088x1920 2>&1 | tee -a "$OUT/bench.log"
+        timeout 120 python3 cli.py bench --model full --backend tensorrt -r 1080p --json "$OUT/tensorrt.json" 2>&1 \
+            | tail -n 6 | tee -a "$OUT/bench.log"
+    else
+        echo "tensorrt: not installed on this machine" | tee -a "$OUT/bench.log"
+    fi
+    timeout 150 python3 scripts/gpu_bench.py --out "$OUT/bench.jsonl" --no-ceilings --only compiled 2>&1 \
+        | tee -a "$OUT/bench.log"
+fi
+
+if wanted video; then
+    # `derain video` as a user runs it, on a rendered 1080p clip long enough (480 frames) that the
+    # start (CUDA, cuDNN autotuning, torch.compile) weighs little: one JSON summary per line
+    python3 -c "from pathlib import Path; from stream_derain.bench import render_bench_clip as r; \
+r(Path('/tmp/rain1080.mp4'), 1080, 1920, ${VIDEO_FRAMES:-480})"
+    video() { timeout 120 python3 cli.py video /tmp/rain1080.mp4 /tmp/out.mp4 --overwrite --json "$@" \
+        2>&1 | tail -n 1 | tee -a "$OUT/video.jsonl"; }
+    video --model full
+    video --model full --compile --preset ultrafast --batch 6
+    video --model lite --preset ultrafast
+    video --model lite --compile --preset ultrafast
+    video --model lite --encoder h264_nvenc  # the H100 has no NVENC engine; other GPUs do
 fi
