@@ -29,7 +29,7 @@ from torch import nn
 
 from stream_derain.errors import DerainError
 from stream_derain.models import Generator, ModelConfig
-from stream_derain.models.arn import ConvLSTM
+from stream_derain.models.arn import fuse_lstm_gates
 
 from .cache import Manifest, file_sha256, generator_sha256, onnx_path, write_manifest
 
@@ -104,39 +104,17 @@ class SubPixelConvTranspose(nn.Module):
         return F.pixel_shuffle(self.conv(x), 2)
 
 
-class FusedConvLSTM(nn.Module):
-    """ConvLSTM with its four gate convs (same input, same shape) stacked into one conv: one
-    wide convolution runs faster than four narrow ones, and the graph has fewer nodes."""
-
-    def __init__(self, cell: ConvLSTM):
-        super().__init__()
-        gates = (cell.conv_i, cell.conv_f, cell.conv_o, cell.conv_g)  # sigmoid gates first
-        self.channels = cell.conv_i.out_channels
-        self.gates = nn.Conv2d(gates[0].in_channels, 4 * self.channels, 3, 1, 1).to(cell.conv_i.weight.dtype)
-        self.gates.weight.data = torch.cat([conv.weight.detach() for conv in gates])
-        self.gates.bias.data = torch.cat([conv.bias.detach() for conv in gates])
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        gates = self.gates(torch.cat((x, h), 1))
-        i, f, o = torch.split(torch.sigmoid(gates[:, : 3 * self.channels]), self.channels, 1)
-        g = torch.tanh(gates[:, 3 * self.channels :])
-        c = f * c + i * g
-        return o * torch.tanh(c), c
-
-
 def exportable_copy(generator: Generator) -> Generator:
     """A CPU fp32 copy of the generator with faster equivalents swapped in for export.
 
     The parity check compares every exported graph with the untouched generator, so a swap
     that drifted from the model's own math would stop the export.
     """
-    model = copy.deepcopy(generator).cpu().float().eval()
+    model = fuse_lstm_gates(copy.deepcopy(generator).cpu().float().eval())
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if SubPixelConvTranspose.fits(child):
                 setattr(parent, name, SubPixelConvTranspose(child))
-            elif type(child) is ConvLSTM:
-                setattr(parent, name, FusedConvLSTM(child))
     return model
 
 

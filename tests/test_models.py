@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 
 import pytest
@@ -5,6 +6,7 @@ import torch
 
 from stream_derain.cost import count_macs, count_parameters
 from stream_derain.models import Discriminator, ModelConfig, build_generator
+from stream_derain.models.arn import ConvLSTM, fuse_lstm_gates
 
 
 def test_full_has_the_official_parameter_count():
@@ -108,3 +110,15 @@ def test_gated_lite_changes_only_where_the_map_sees_drops():
 def test_a_gate_needs_a_residual_head():
     with pytest.raises(ValueError, match="residual"):
         dataclasses.replace(build_generator("lite").config, residual=False)
+
+
+def test_fused_lstm_gates_compute_what_the_four_gate_convs_do():
+    torch.manual_seed(0)
+    model = build_generator("lite").eval()
+    fused = fuse_lstm_gates(copy.deepcopy(model))
+    assert not any(type(m) is ConvLSTM for m in fused.modules())
+    x = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        state = model.attend_step(x, *model.init_state(x))  # a second step sees non-zero h and c
+        for a, b in zip(model.attend_step(x, *state), fused.attend_step(x, *state)):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)

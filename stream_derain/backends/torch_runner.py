@@ -9,6 +9,7 @@ import torch
 
 from ..errors import DerainError
 from ..models import Generator
+from ..models.arn import fuse_lstm_gates
 from .base import AttentionState
 
 
@@ -51,8 +52,8 @@ class CapturedGraphs:
 class TorchRunner:
     """Runs a Generator's `attend_step` and `restore` with torch on one device and dtype.
 
-    The runner works on its own copy of the generator, so converting it (device, fp16,
-    channels_last) never changes the caller's module.
+    The runner works on its own copy of the generator, with the ConvLSTM's gate convs fused
+    (exact), so converting it (device, fp16, channels_last) never changes the caller's module.
     """
 
     def __init__(
@@ -78,7 +79,8 @@ class TorchRunner:
             # at once (process-wide: it only changes which kernels run, not what they compute)
             torch.backends.cudnn.benchmark = True
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.generator = copy.deepcopy(generator).to(self.device, dtype, memory_format=self.memory_format).eval()
+        inference_copy = fuse_lstm_gates(copy.deepcopy(generator))
+        self.generator = inference_copy.to(self.device, dtype, memory_format=self.memory_format).eval()
         attend, restore = self.generator.attend_step, self.generator.restore
         if compile:
             attend, restore = torch.compile(attend, dynamic=False), torch.compile(restore, dynamic=False)
