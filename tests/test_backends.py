@@ -18,6 +18,7 @@ from stream_derain.derainer import Derainer
 from stream_derain.errors import DerainError
 from conftest import TINY_LITE_CONFIG
 from stream_derain.models import build_generator
+from stream_derain.models.arn import ConvLSTM
 
 TINY = TINY_LITE_CONFIG
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -117,6 +118,10 @@ def test_bad_choices_are_clear_errors(generator) -> None:
 def test_compile_reaches_the_torch_runner_and_channels_last_stays_off_on_the_cpu(generator) -> None:
     assert select_runner(generator, "torch", "cpu").name == "torch-cpu-fp32"
     assert select_runner(generator, "torch", "cpu", compile=True).name == "torch-cpu-fp32-compiled"
+    assert select_runner(generator, "auto", "cpu", compile=True).name == "torch-cpu-fp32-compiled"
+    with pytest.raises(DerainError, match="compiles the torch backend"):
+        select_runner(generator, "onnxruntime", "cpu", compile=True)
+    assert not any(type(m) is ConvLSTM for m in TorchRunner(generator).generator.modules())  # gates fused
     model = LoadedModel(generator, {}, "tiny test model", trained=False)
     assert Derainer(model, device="cpu", backend="torch", compile=True).runner.name == "torch-cpu-fp32-compiled"
     with pytest.raises(DerainError, match="CUDA graphs or torch.compile"):
@@ -169,6 +174,7 @@ def test_onnxruntime_runner_refuses_wrong_tensors_and_unreadable_graphs(generato
 @cuda
 def test_torch_cuda_fp16_and_cuda_graphs_match_the_cpu(generator) -> None:
     reference = derain(TorchRunner(generator), image())
+    torch.backends.cudnn.benchmark = False
     half = select_runner(generator, "torch", "cuda")
     assert half.name == "torch-cuda-fp16-channels_last" and half.dtype == torch.float16
     assert torch.backends.cudnn.benchmark  # frames of one shape: cuDNN picks its kernels once

@@ -72,12 +72,17 @@ def select_runner(
     """A runner for `generator`. `shape` is a padded (batch, height, width) a TensorRT engine must
     accept; `engine_dir` holds the ONNX files and engines (default: the cache, see docs/ENGINES.md).
     The torch options (precision auto|fp32|fp16, channels_last, cuda_graphs, compile) apply to torch only;
-    channels_last None means on for CUDA (1.19x faster there in fp16, docs/BENCHMARKS.md), off on the CPU.
+    channels_last None means on for CUDA (1.20x for `full` in fp16 there, docs/BENCHMARKS.md), off on
+    the CPU. `compile` takes the torch backend, also under `auto`.
     """
     if backend not in BACKENDS:
         raise DerainError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if precision not in ("auto", "fp32", "fp16"):
         raise DerainError(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
+    if compile and backend in ("onnxruntime", "tensorrt"):
+        raise DerainError(f"--compile compiles the torch backend; it does nothing for {backend}")
+    if compile:
+        backend = "torch"  # asking to compile is asking for torch, not whatever auto would take
     target = resolve_device(device)
 
     def torch_runner(on: torch.device) -> Runner:
