@@ -177,12 +177,13 @@ RENDERED_FRAMES = 16  # rendering costs about 0.7 s a 1080p frame on one core; l
 
 
 def render_bench_clip(path: Path, height: int, width: int, frames: int, seed: int = 0) -> Path:
-    """A rainy clip with a moving camera, rendered here so the bench needs no files."""
+    """A rainy clip with a moving camera, rendered here so the bench needs no files. Past
+    RENDERED_FRAMES it plays the rendered frames back and forth (no frame twice in a row)."""
     from fractions import Fraction
 
     from .synth.camera import camera_frames
     from .synth.clips import render_clip
-    from .video import EncoderOptions, VideoInfo, VideoWriter
+    from .video import VideoInfo, VideoWriter
 
     rng = np.random.default_rng(seed)
     scene = cv2.resize(_bench_scene(rng), (width * 5 // 4, height * 5 // 4), interpolation=cv2.INTER_CUBIC)

@@ -48,3 +48,21 @@ def test_end_to_end_runs_the_video_pipeline_on_a_clip_it_renders(tmp_path, run_c
     assert e2e["frames"] == 4 and e2e["fps"] > 0 and e2e["inference_fps"] > 0
     assert set(e2e["stage_seconds"]) == {"decode", "preprocess", "inference", "postprocess", "encode"}
     assert e2e["stage_seconds"]["inference"] > 0
+
+
+def test_a_bench_clip_longer_than_its_rendered_frames_plays_them_back_and_forth(tmp_path):
+    import av
+    import numpy as np
+
+    from stream_derain.bench import RENDERED_FRAMES, render_bench_clip
+
+    clip = render_bench_clip(tmp_path / "rain.mp4", 32, 48, 2 * RENDERED_FRAMES + 3)
+    with av.open(str(clip)) as container:
+        frames = [f.to_ndarray(format="rgb24").astype(int) for f in container.decode(video=0)]
+    assert len(frames) == 2 * RENDERED_FRAMES + 3
+
+    def close(a: int, b: int) -> bool:  # the same rendered frame, through a lossy encode
+        return np.abs(frames[a] - frames[b]).mean() < np.abs(frames[a] - frames[a - 1]).mean() / 2
+
+    last = RENDERED_FRAMES - 1  # it turns at the last rendered frame and again at the first
+    assert close(last + 2, last - 2) and close(2 * last + 1, 2 * last - 1)
