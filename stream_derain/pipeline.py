@@ -28,6 +28,7 @@ from .safe_output import atomic_output, check_output_path
 from .temporal import DEFAULT_POLICY, Policy, parse_policy
 from .tiling import fit_runner
 from .video import DecodedFrame, EncoderOptions, VideoReader, VideoWriter
+from .video.yuv import Yuv420Format, rgb_to_yuv420p
 
 _END = object()  # end-of-stream marker on every queue
 STAGES = ("decode", "preprocess", "inference", "postprocess", "encode")
@@ -45,7 +46,7 @@ class _Batch:
     packets: list[Any]  # passthrough packets demuxed before this batch's last frame
     x: torch.Tensor | None = None  # padded (B, 3, H, W) on the runner's device
     size: tuple[int, int] = (0, 0)
-    images: np.ndarray | None = None  # restored (B, H, W, 3) uint8
+    images: np.ndarray | None = None  # restored (B, H, W, 3) uint8 RGB, or (B, H * 3 // 2, W) yuv420p
 
 
 class StageClock:
@@ -125,12 +126,14 @@ def run_pipeline(
     batch: int = 4,
     on_frames: Callable[[int], None] | None = None,
     clock: StageClock | None = None,
+    yuv420: Yuv420Format | None = None,
 ) -> int:
     """Derain every frame of `source` into `sink`, forwarding its packets; return the frame count.
 
     `source` yields DecodedFrames and packets (anything else), in stream order;
     `on_frames(n)` is called from the encode stage after each batch, with the total so far;
-    `clock`, if given, collects each stage's busy time.
+    `clock`, if given, collects each stage's busy time; `yuv420`, if given, converts frames to
+    that yuv420p on the runner's device, and the sink gets planes instead of RGB.
     """
     clock = clock or StageClock()
     if batch < 1:
@@ -195,7 +198,10 @@ def run_pipeline(
                     if runner.device.type == "cuda":
                         torch.cuda.synchronize(runner.device)  # charge the kernels to inference
                     start = clock.add("inference", start)
-                    item.images = tensor_to_frames(cropped)
+                    if yuv420 is None:
+                        item.images = tensor_to_frames(cropped)
+                    else:
+                        item.images = rgb_to_yuv420p(cropped, yuv420).cpu().numpy()
                     clock.add("postprocess", start)
                     item.x = None
                 stages.put(restored, item)
@@ -310,7 +316,10 @@ def derain_video(
         with atomic_output(output, keep_partial) as temporary:
             writer = VideoWriter(temporary, reader.info, encoder, reader.passthrough_streams)
             try:
-                frames = run_pipeline(reader, writer, runner, policy, batch=batch, on_frames=on_frames, clock=clock)
+                # on a GPU the conversion to yuv420p is nearly free, and takes the encoder's costliest step
+                yuv420 = writer.yuv420_format if runner.device.type == "cuda" else None
+                frames = run_pipeline(reader, writer, runner, policy, batch=batch, on_frames=on_frames, clock=clock,
+                                      yuv420=yuv420)
             except BaseException:
                 writer.finish_partial() if keep_partial else writer.abort()
                 raise

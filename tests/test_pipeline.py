@@ -230,9 +230,10 @@ def test_cli_several_inputs_into_out_dir(tmp_path: Path, run_cli) -> None:
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_derain_video_on_cuda_fp16_matches_the_cpu(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [(WIDTH, HEIGHT), (64, 48)])  # odd: yuv444p from RGB; even: yuv420p made on the GPU
+def test_derain_video_on_cuda_fp16_matches_the_cpu(tmp_path: Path, size: tuple[int, int]) -> None:
     source = tmp_path / "rainy.mp4"
-    make_clip(source, frames=6)
+    make_clip(source, frames=6, size=size)
     model = load_model("lite")
 
     def decoded(path: Path) -> np.ndarray:

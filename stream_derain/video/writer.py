@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import DerainError
 from .reader import RGB_COLORSPACE, VideoInfo
+from .yuv import Yuv420Format
 
 
 @dataclass(frozen=True)
@@ -167,14 +168,26 @@ class VideoWriter:
                 f"{self.pix_fmt}{gpu}: {getattr(error, 'strerror', None) or error}"
             ) from None
 
+    @property
+    def yuv420_format(self) -> Yuv420Format | None:
+        """How to convert frames to this output's yuv420p before `write_frame` (None: give RGB)."""
+        if self.pix_fmt != "yuv420p":
+            return None
+        return Yuv420Format.for_output(self.info.colorspace, self.info.color_range)
+
     def write_frame(self, image: np.ndarray, pts: int, duration: int | None = None) -> None:
-        """Encode one (H, W, 3) uint8 RGB frame at `pts` (source time base)."""
+        """Encode one frame at `pts` (source time base): (H, W, 3) uint8 RGB, or, where
+        `yuv420_format` is not None, (H * 3 // 2, W) uint8 yuv420p converted to that format."""
         info = self.info
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
-            format=self.pix_fmt,
-            dst_colorspace=info.colorspace if info.colorspace != RGB_COLORSPACE else None,
-            dst_color_range=info.color_range or None,
-        )
+        if image.ndim == 2:
+            frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+            frame.colorspace, frame.color_range = info.colorspace, info.color_range
+        else:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+                format=self.pix_fmt,
+                dst_colorspace=info.colorspace if info.colorspace != RGB_COLORSPACE else None,
+                dst_color_range=info.color_range or None,
+            )
         frame.pts = pts
         frame.time_base = info.time_base
         if duration:
