@@ -475,6 +475,9 @@ def bench(
     frames: int = typer.Option(8, "--frames", min=1, help="Frames per timed repeat."),
     repeats: int = typer.Option(3, "--repeats", min=1),
     end_to_end: bool = typer.Option(False, "--e2e", help="Also run `derain video` on a rendered clip: fps, stage times."),
+    e2e_frames: int = typer.Option(
+        16, "--e2e-frames", min=1, help="Length of the --e2e clip; on a GPU use 480 or more, or the start outweighs the frames."
+    ),
     json_file: Optional[Path] = typer.Option(None, "--json", help="Write the records to this JSON file."),
 ) -> None:
     """Measure inference fps, TFLOP/s and peak memory (and with --e2e the whole pipeline)."""
@@ -500,7 +503,7 @@ def bench(
         for height, width in sizes:
             result = bench_inference(runner, loaded.generator, height, width, batch, reuse, frames, repeats=repeats)
             record = {"model": loaded.source, **result.to_dict()}
-            e2e = bench_end_to_end(runner, loaded, height, width, batch, reuse, frames) if end_to_end else None
+            e2e = bench_end_to_end(runner, loaded, height, width, batch, reuse, e2e_frames) if end_to_end else None
             if e2e:
                 record["end_to_end"] = vars(e2e)
             records.append(record)
