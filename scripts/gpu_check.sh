@@ -44,7 +44,7 @@ if wanted bench; then
         || echo "gpu_bench: exit $? (124: out of time)" | tee -a "$OUT/bench.log"
     # the user-facing command, as a user on a GPU would run it (auto backend)
     timeout 120 python3 cli.py bench --model lite --device cuda -r 1080p --reuse keyframe:6 --batch 4 --frames 16 \
-        --repeats 2 --e2e --e2e-frames 240 --json "$OUT/cli-bench.json" 2>&1 | tail -n 6 | tee -a "$OUT/bench.log"
+        --repeats 2 --e2e --e2e-frames 480 --json "$OUT/cli-bench.json" 2>&1 | tail -n 6 | tee -a "$OUT/bench.log"
     if python3 -c "import tensorrt" 2>/dev/null; then
         # into the default engine cache, where `--backend tensorrt` looks
         timeout 300 python3 cli.py build-engine --model full --opt-shape 1x1080x1920 \

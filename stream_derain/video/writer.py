@@ -180,6 +180,8 @@ class VideoWriter:
         `yuv420_format` is not None, (H * 3 // 2, W) uint8 yuv420p converted to that format."""
         info = self.info
         if image.ndim == 2:
+            if self.yuv420_format is None or image.shape != (info.height * 3 // 2, info.width):
+                raise ValueError(f"planes of shape {image.shape} do not fit this {self.pix_fmt} output")
             frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
             frame.colorspace, frame.color_range = info.colorspace, info.color_range
         else:

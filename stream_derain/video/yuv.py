@@ -1,9 +1,11 @@
 """RGB to planar YUV 4:2:0 in torch, as FFmpeg's swscale does it, so a GPU can convert frames
 before they are downloaded: half the bytes cross the bus, and the encoder's CPU thread skips
-swscale (without it the encode stage ran 1.7x to 2.5x faster at 1080p: docs/BENCHMARKS.md).
+swscale (without it the encode stage ran 1.7x to 2.5x faster at 1080p with libx264 ultrafast:
+docs/BENCHMARKS.md).
 
 Matches `av.VideoFrame.reformat(format="yuv420p", ...)` to one level: the same matrices and
-ranges, and swscale's chroma filter (a 2-pixel average across, a 1-3-3-1 filter down).
+ranges, and swscale's chroma filter (a 2-pixel average across, a 1-3-3-1 filter down) and its
+full-range chroma, which sits half a level under 128 + 255 C.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def rgb_to_yuv420p(images: torch.Tensor, form: Yuv420Format) -> torch.Tensor:
     """(N, 3, H, W) RGB in [0, 1], H and W even -> (N, H * 3 // 2, W) uint8: each frame's Y, U and
     V planes one after the other, the layout `av.VideoFrame.from_ndarray(..., "yuv420p")` takes."""
     n, _, height, width = images.shape
+    if height % 2 or width % 2:
+        raise ValueError(f"yuv420p needs an even frame size, not {width}x{height}")
     x = images.float().clamp(0.0, 1.0)
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     y = form.kr * r + (1.0 - form.kr - form.kb) * g + form.kb * b
@@ -45,7 +49,7 @@ def rgb_to_yuv420p(images: torch.Tensor, form: Yuv420Format) -> torch.Tensor:
     chroma = F.conv2d(F.pad(chroma, (0, 0, 1, 1), mode="replicate"), down, stride=(2, 1), groups=2)
     chroma = F.avg_pool2d(chroma, (1, 2))
     if form.full_range:
-        luma, chroma = y * 255.0, chroma * 255.0 + 128.0
+        luma, chroma = y * 255.0, chroma * 255.0 + 127.5
     else:
         luma, chroma = y * 219.0 + 16.0, chroma * 224.0 + 128.0
     planes = (luma.reshape(n, -1), chroma.reshape(n, -1))
