@@ -47,6 +47,11 @@ def warn_if_untrained(derainer) -> None:
         )
 
 
+def note_compile(derainer, quiet: bool) -> None:
+    if derainer.runner.name.endswith("compiled") and not quiet:
+        typer.echo("derain: compiling the model at the first frames of each size (tens of seconds, once)", err=True)
+
+
 @app.command()
 def image(
     source: Path = typer.Argument(..., help="An image, or a folder of images."),
@@ -233,6 +238,7 @@ def video(
     jobs = plan_video_job(paths, out_dir)
     derainer = Derainer(model=model, device=device, backend=backend, compile=compile)
     warn_if_untrained(derainer)
+    note_compile(derainer, quiet)
     console = Console(stderr=True)
     failed = 0
     for source, output in jobs:
@@ -436,6 +442,7 @@ def live(
     tile_size = parse_tile(tile)
     derainer = Derainer(model=model, device=device, backend=backend, compile=compile)
     warn_if_untrained(derainer)
+    note_compile(derainer, quiet)
     status_line = sys.stderr.isatty() and not quiet and not display
 
     def log(message: str) -> None:

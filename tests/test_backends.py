@@ -208,3 +208,14 @@ def test_onnxruntime_cuda_provider_matches_the_cpu(generator) -> None:
     assert runner.name == "onnxruntime-cuda"
     reference = derain(select_runner(generator, "onnxruntime", "cpu"), image())
     torch.testing.assert_close(derain(runner, image())[1], reference[1], atol=1e-4, rtol=1e-4)
+
+
+def test_the_cli_says_when_a_compile_will_hold_up_the_first_frames(capsys) -> None:
+    from types import SimpleNamespace
+
+    from cli import note_compile
+
+    for name, quiet, heard in (("torch-cpu-fp32-compiled", False, True), ("torch-cpu-fp32-compiled", True, False),
+                               ("torch-cpu-fp32", False, False)):
+        note_compile(SimpleNamespace(runner=SimpleNamespace(name=name)), quiet)
+        assert ("compiling the model" in capsys.readouterr().err) is heard
