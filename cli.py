@@ -5,11 +5,14 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from stream_derain.errors import DerainError
+
+if TYPE_CHECKING:
+    from stream_derain.derainer import Derainer
 
 app = typer.Typer(
     add_completion=False,
@@ -38,7 +41,7 @@ TileOption = typer.Option(
 )
 
 
-def warn_if_untrained(derainer) -> None:
+def warn_if_untrained(derainer: Derainer) -> None:
     if not derainer.trained:
         typer.echo(
             f"derain: warning: {derainer.model.source}: no trained weights ship for this model, "
@@ -47,8 +50,8 @@ def warn_if_untrained(derainer) -> None:
         )
 
 
-def note_compile(derainer, quiet: bool) -> None:
-    if derainer.runner.name.endswith("compiled") and not quiet:
+def note_compile(derainer: Derainer, quiet: bool) -> None:
+    if getattr(derainer.runner, "compiled", False) and not quiet:
         typer.echo("derain: compiling the model at the first frames of each size (tens of seconds, once)", err=True)
 
 
@@ -483,7 +486,7 @@ def bench(
     repeats: int = typer.Option(3, "--repeats", min=1),
     end_to_end: bool = typer.Option(False, "--e2e", help="Also run `derain video` on a rendered clip: fps, stage times."),
     e2e_frames: int = typer.Option(
-        16, "--e2e-frames", min=1, help="Length of the --e2e clip; on a GPU use 480 or more, or the start outweighs the frames."
+        16, "--e2e-frames", min=1, help="Length of the --e2e clip; on a GPU use hundreds of frames, or the start weighs in."
     ),
     json_file: Optional[Path] = typer.Option(None, "--json", help="Write the records to this JSON file."),
 ) -> None:

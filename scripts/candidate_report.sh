@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Everything docs/TRAINING.md reports for a candidate `lite` checkpoint, in one go (about 3 minutes
-# on 2 idle cores). The ship rule reads only the two val_score blocks; the rest is watched.
-#   bash scripts/candidate_report.sh runs/lite-v15/best.pt > runs/lite-v15.report
+# on 2 idle cores), with the venv active. The ship rule reads only the two val_score blocks; the
+# rest is watched. Exits 1 if any step failed (each failure is named in the report).
+#   bash scripts/candidate_report.sh runs/lite-v15/best.pt > runs/lite-v15.report 2>&1
 set -u
+MODEL=$(realpath -- "${1:?usage: candidate_report.sh CHECKPOINT}")
 cd "$(dirname "$0")/.."
-MODEL=${1:?usage: candidate_report.sh CHECKPOINT}
 REAL=../shared/real-raindrop/pairs  # evaluation only (its README); skipped where absent
 TONE=$(mktemp -d)
 trap 'rm -rf "$TONE"' EXIT
-python - "$TONE" <<'PY'
+status=0
+step() { "$@" || { echo "FAILED ($?): $*"; status=1; }; }
+
+echo "### held-out rendered pairs, lite.toml's set (ship rule)"
+step python scripts/val_score.py --recipe train/recipes/lite.toml lite "$MODEL"
+echo "### held-out rendered pairs, lite-stage2.toml's set (ship rule)"
+step python scripts/val_score.py --recipe train/recipes/lite-stage2.toml lite "$MODEL"
+echo "### attention map on lite.toml's set"
+step python scripts/attention_check.py "$MODEL" --recipe train/recipes/lite.toml
+
+echo "### tone on clean images (mean grey level in and out)"
+step python - "$TONE" <<'PY'
 import sys
 from pathlib import Path
 
@@ -26,20 +38,21 @@ try:
 except ImportError:
     pass
 PY
-echo "### held-out rendered pairs, lite.toml's set (ship rule)"
-python scripts/val_score.py --recipe train/recipes/lite.toml lite "$MODEL"
-echo "### held-out rendered pairs, lite-stage2.toml's set (ship rule)"
-python scripts/val_score.py --recipe train/recipes/lite-stage2.toml lite "$MODEL"
-echo "### attention map on lite.toml's set"
-python scripts/attention_check.py "$MODEL" --recipe train/recipes/lite.toml
-echo "### tone on clean images (mean grey level in and out)"
-python scripts/tone_check.py --model "$MODEL" "$TONE"/*.png $(ls "$REAL"/clean/*.png 2>/dev/null)
+shopt -s nullglob
+clean=("$TONE"/*.png "$REAL"/clean/*.png)
+if [ ${#clean[@]} -gt 0 ]; then
+    step python scripts/tone_check.py --model "$MODEL" "${clean[@]}"
+fi
+
 if [ -d "$REAL" ]; then
     echo "### real pairs (watched, never used to choose)"
-    derain eval "$REAL" --model "$MODEL" --backend torch
-    python scripts/pair_breakdown.py "$REAL" --model "$MODEL"
+    step derain eval "$REAL" --model "$MODEL" --backend torch
+    step python scripts/pair_breakdown.py "$REAL" --model "$MODEL"
+else
+    echo "### real pairs: $REAL is absent, skipped"
 fi
+
 echo "### the sample clip"
-OUT=$TONE/sample_out.mp4
-derain video samples/sample_rain.mp4 "$OUT" --model "$MODEL" -q \
-    && python scripts/score_clip.py samples/sample_clean.mp4 samples/sample_rain.mp4 "$OUT"
+step derain video samples/sample_rain.mp4 "$TONE/sample_out.mp4" --model "$MODEL" -q
+step python scripts/score_clip.py samples/sample_clean.mp4 samples/sample_rain.mp4 "$TONE/sample_out.mp4"
+exit "$status"

@@ -58,7 +58,7 @@ def test_conversion_matches_swscale_as_the_writer_calls_it(device: str, size: tu
     assert offered == 15  # codes 1, 2, 5, 6 and 9, each in three ranges
 
 
-def test_colorspaces_swscale_cannot_match_fall_back_to_rgb() -> None:
+def test_no_conversion_is_offered_where_swscale_would_differ_and_odd_sizes_are_refused() -> None:
     assert Yuv420Format.for_output(0, 1) is None  # RGB-tagged source: swscale picks the matrix
     assert Yuv420Format.for_output(7, 1) is None  # SMPTE 240M: not converted here
     assert Yuv420Format.for_output(1, 2) == Yuv420Format(0.2126, 0.0722, True)

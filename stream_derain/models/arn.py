@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -49,7 +51,6 @@ class ConvLSTM(nn.Module):
         return h, c
 
 
-
 class FusedConvLSTM(nn.Module):
     """A ConvLSTM for inference with its four gate convs (same input, same shape) stacked into
     one: the same numbers, but one wide conv reads its input once and keeps a GPU's matrix
@@ -71,7 +72,10 @@ class FusedConvLSTM(nn.Module):
         return o * torch.tanh(c), c
 
 
-def fuse_lstm_gates(model: nn.Module) -> nn.Module:
+Module = TypeVar("Module", bound=nn.Module)
+
+
+def fuse_lstm_gates(model: Module) -> Module:
     """Swap every ConvLSTM in `model` (in place) for its FusedConvLSTM; returns `model`."""
     for parent in list(model.modules()):
         for name, child in parent.named_children():
