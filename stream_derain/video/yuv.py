@@ -45,8 +45,10 @@ def rgb_to_yuv420p(images: torch.Tensor, form: Yuv420Format) -> torch.Tensor:
     y = form.kr * r + (1.0 - form.kr - form.kb) * g + form.kb * b
     chroma = torch.cat(((b - y) / (2.0 * (1.0 - form.kb)), (r - y) / (2.0 * (1.0 - form.kr))), 1)
     # swscale's chroma: 1-3-3-1 down (edge rows repeated), a 2-pixel average across
-    down = torch.tensor([1.0, 3.0, 3.0, 1.0], device=x.device).div_(8.0).view(1, 1, 4, 1).repeat(2, 1, 1, 1)
-    chroma = F.conv2d(F.pad(chroma, (0, 0, 1, 1), mode="replicate"), down, stride=(2, 1), groups=2)
+    # (strided slices, not a conv: no filter tensor to copy to the device for every batch)
+    rows = F.pad(chroma, (0, 0, 1, 1), mode="replicate")
+    chroma = (rows[:, :, 0:height:2] + 3.0 * (rows[:, :, 1 : height + 1 : 2] + rows[:, :, 2 : height + 2 : 2])
+              + rows[:, :, 3 : height + 3 : 2]) / 8.0
     chroma = F.avg_pool2d(chroma, (1, 2))
     if form.full_range:
         luma, chroma = y * 255.0, chroma * 255.0 + 127.5
