@@ -58,9 +58,12 @@ def model_sha256(config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> st
     return hashlib.sha256(f"{description}\n{weights_sha256(state_dict)}".encode()).hexdigest()
 
 
-def save_checkpoint(path: Path, generator: Generator, metadata: dict | None = None) -> str:
-    """Write the generator to `path` (atomically); return its sha256 (config and weights)."""
-    state = {name: tensor.detach().cpu().float() for name, tensor in generator.state_dict().items()}
+def save_checkpoint(path: Path, generator: Generator, metadata: dict | None = None, dtype: torch.dtype = torch.float32) -> str:
+    """Write the generator to `path` (atomically); return its sha256 (config and weights).
+
+    `dtype=torch.float16` halves the file (the models are built in float32 and take the
+    weights back in it), for weights that must travel or ship small."""
+    state = {name: tensor.detach().cpu().to(dtype) for name, tensor in generator.state_dict().items()}
     digest = model_sha256(generator.config, state)
     payload = {
         "format": FORMAT,

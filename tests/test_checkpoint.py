@@ -19,6 +19,25 @@ def test_round_trip_keeps_weights_config_and_metadata(tmp_path):
         torch.testing.assert_close(loaded.generator.state_dict()[name], tensor)
 
 
+def test_float16_weights_halve_the_file_and_load_back_into_float32(tmp_path):
+    torch.manual_seed(0)
+    generator = build_generator("lite")
+    with torch.no_grad():  # the zero-initialised residual head would make the output the input
+        for parameter in generator.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    full, half = tmp_path / "full.pt", tmp_path / "half.pt"
+    save_checkpoint(full, generator)
+    save_checkpoint(half, generator, dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_checkpoint(half).generator
+    assert all(tensor.dtype == torch.float32 for tensor in loaded.state_dict().values())
+    frame = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        reference, result = generator.eval()(frame).output, loaded(frame).output
+    assert not torch.equal(reference, frame)
+    torch.testing.assert_close(result, reference, atol=2e-3, rtol=0)
+
+
 class RunsCode:
     def __reduce__(self):
         return (print, ("this must never run",))
