@@ -32,8 +32,8 @@ def cache_root() -> Path:
 
 
 def generator_sha256(generator: torch.nn.Module) -> str:
-    """The model's digest as its checkpoint records it (config, and fp32 CPU weights),
-    whatever device or precision holds it now."""
+    """The model's digest over its config and fp32 CPU weights, whatever device or precision
+    holds it now: what a float32 checkpoint records (a float16 one records its own)."""
     state = {name: tensor.detach().cpu().float() for name, tensor in generator.state_dict().items()}
     return model_sha256(generator.config, state)
 

@@ -37,20 +37,23 @@ rm -rf "$RUN" "$PROBE"
 
 # 1. the probe: 40 ARN-only steps, then 60 whole-generator steps, no validation
 probe_start=$SECONDS
-timeout $((BUDGET / 3)) python3 cli.py train --recipe "$RECIPE" --out "$PROBE" --stop-at 100 \
-    --set optim.arn_pretrain=40 --set run.val_every=0 --set run.ckpt_every=1000 >>"$OUT/train.log" 2>&1 \
-    || { log "the probe failed (exit $?): see train.log"; exit 1; }
+df -h /dev/shm 2>&1 | tail -n 1 | tee -a "$OUT/train.log"  # DataLoader workers hand batches over through it
+timeout $((BUDGET / 3)) python3 cli.py train --recipe "$RECIPE" --out "$PROBE" --device "$DEVICE" --stop-at 100 \
+    --set optim.arn_pretrain=40 --set run.val_every=0 --set run.log_every=10 --set run.ckpt_every=1000 \
+    >>"$OUT/train.log" 2>&1 || { log "the probe failed (exit $?): see train.log"; exit 1; }
 probe_wall=$((SECONDS - probe_start))
+cp "$PROBE/metrics.jsonl" "$OUT/probe-metrics.jsonl"
 
 # 2. the run, sized to the time left
-plan=$(python3 - "$PROBE/metrics.jsonl" "$probe_wall" "$((BUDGET - SECONDS - KEEP))" "$ARN_SHARE" <<'EOF'
+plan=$(python3 - "$PROBE/metrics.jsonl" "$probe_wall" "$((BUDGET - SECONDS - KEEP))" "$ARN_SHARE" 2>>"$OUT/train.log" <<'EOF'
 import json, sys
 records = [json.loads(line) for line in open(sys.argv[1])]
 time = {r["step"]: r["time"] for r in records if "time" in r}
 probe_wall, seconds, share = float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-arn_step = (time[40] - time[20]) / 20   # the first steps of each phase autotune: left out
+arn_step = (time[40] - time[20]) / 20   # the first steps of each phase warm up: left out
 joint_step = (time[100] - time[60]) / 40
-startup = probe_wall - time[100]
+# everything else the probe spent: imports, sources, workers, and the warm-up steps
+startup = probe_wall - 40 * arn_step - 60 * joint_step
 per_step = share * arn_step + (1 - share) * joint_step
 steps = int(0.92 * (seconds - startup) / per_step)  # 8% for validation and checkpoints
 val = max(50, steps // 8 // 50 * 50)
@@ -59,18 +62,20 @@ print(f"ARN step {arn_step * 1000:.0f} ms, whole step {joint_step * 1000:.0f} ms
       f"{steps} steps fit in {seconds:.0f} s")
 EOF
 )
+if [[ -z "$plan" ]]; then log "the probe's timings could not be read: see train.log"; exit 1; fi
 log "probe: $(tail -n 1 <<<"$plan")"
 read -r STEPS ARN VAL <<<"$(head -n 1 <<<"$plan")"
 if [[ -z "${STEPS:-}" ]] || ((STEPS < MIN_STEPS)); then log "not enough time for a run (${STEPS:-no} steps)"; exit 1; fi
 log "training $STEPS steps ($ARN ARN-only), validating every $VAL"
-timeout $((BUDGET - SECONDS - KEEP + 20)) python3 cli.py train --recipe "$RECIPE" --out "$RUN" --steps "$STEPS" \
+timeout $((BUDGET - SECONDS - KEEP + 20)) python3 cli.py train --recipe "$RECIPE" --out "$RUN" --device "$DEVICE" --steps "$STEPS" \
     --set optim.arn_pretrain="$ARN" --set run.val_every="$VAL" >>"$OUT/train.log" 2>&1 \
     || log "training ended with exit $? (124: stopped at its time; best.pt is its last validation)"
 cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl" 2>/dev/null
 
 # 3. the weights, and the reuse policies on them
 if [[ ! -f "$RUN/best.pt" ]]; then log "no best.pt: no validation ran"; exit 1; fi
-python3 scripts/half_weights.py "$RUN/best.pt" "$OUT/full-gpu.pt" 2>&1 | tee -a "$OUT/train.log"
+python3 scripts/half_weights.py "$RUN/best.pt" "$OUT/full-gpu.pt" 2>&1 | tee -a "$OUT/train.log" \
+    || { log "half_weights failed"; exit 1; }
 left=$((BUDGET - SECONDS))
 if ((left > 30)); then
     timeout "$left" python3 scripts/measure_temporal.py --model "$OUT/full-gpu.pt" --size 240x320 --frames 24 --clips 3 \

@@ -1,4 +1,7 @@
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,6 +39,18 @@ def test_float16_weights_halve_the_file_and_load_back_into_float32(tmp_path):
         reference, result = generator.eval()(frame).output, loaded(frame).output
     assert not torch.equal(reference, frame)
     torch.testing.assert_close(result, reference, atol=2e-3, rtol=0)
+
+
+def test_half_weights_script_keeps_the_metadata_and_refuses_to_overwrite_its_source(tmp_path):
+    source, target = tmp_path / "lite.pt", tmp_path / "lite16.pt"
+    save_checkpoint(source, build_generator("lite"), {"steps": 7})
+    script = Path(__file__).resolve().parents[1] / "scripts" / "half_weights.py"
+    done = subprocess.run([sys.executable, str(script), str(source), str(target)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    metadata = load_checkpoint(target).metadata
+    assert metadata["steps"] == 7 and metadata["weights_dtype"] == "float16"
+    refused = subprocess.run([sys.executable, str(script), str(source), str(source)], capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: ")
 
 
 class RunsCode:
