@@ -5,7 +5,7 @@ loss with a map that knows nothing (the best constant: each batch's own drop cov
     python scripts/arn_probe.py --steps 300 --focus-mix 0.0 --preset full
     python scripts/arn_probe.py --steps 300 --lr 1e-3 --arn-blocks 5 --arn-channels 32
 
-Prints, every 50 steps, the last step's BCE and the constant map's BCE over those steps; a ratio
+Prints, every 50 steps, the map's BCE and the constant map's BCE, each the mean over those 50 steps; a ratio
 near 1 means the map has learnt nothing about where the drops are.
 """
 

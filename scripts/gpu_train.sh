@@ -8,7 +8,7 @@
 # 2. The real run (RECIPE, default train/recipes/full-gpu.toml) gets as many steps as the time
 #    left allows, with ARN_SHARE of them in the ARN-only phase, so its learning-rate schedule
 #    ends when the time does. A run that still outlasts its time is stopped; best.pt holds its
-#    last validation.
+#    best validation so far.
 # 3. Under $OUT (the device tool's limit is 8 files of 16 MiB): the best weights in float16
 #    (full-gpu.pt, 12.5 MB), the run's metrics and log, and scripts/measure_temporal.py on them.
 #
@@ -69,7 +69,7 @@ if [[ -z "${STEPS:-}" ]] || ((STEPS < MIN_STEPS)); then log "not enough time for
 log "training $STEPS steps ($ARN ARN-only), validating every $VAL"
 timeout $((BUDGET - SECONDS - KEEP + 20)) python3 cli.py train --recipe "$RECIPE" --out "$RUN" --device "$DEVICE" --steps "$STEPS" \
     --set optim.arn_pretrain="$ARN" --set run.val_every="$VAL" >>"$OUT/train.log" 2>&1 \
-    || log "training ended with exit $? (124: stopped at its time; best.pt is its last validation)"
+    || log "training ended with exit $? (124: stopped at its time; best.pt is its best validation so far)"
 cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl" 2>/dev/null
 
 # 3. the weights, and the reuse policies on them

@@ -63,6 +63,8 @@ def save_checkpoint(path: Path, generator: Generator, metadata: dict | None = No
 
     `dtype=torch.float16` halves the file (the models are built in float32 and take the
     weights back in it), for weights that must travel or ship small."""
+    # non-float buffers (none today) are stored as float32, as before `dtype` existed, so
+    # existing checkpoints keep their digests
     state = {name: tensor.detach().cpu().to(dtype if tensor.is_floating_point() else torch.float32)
              for name, tensor in generator.state_dict().items()}
     digest = model_sha256(generator.config, state)
