@@ -2,6 +2,7 @@
 
     python scripts/val_score.py --recipe train/recipes/lite.toml lite runs/lite-stage2/best.pt
     python scripts/val_score.py --recipe train/recipes/lite-stage2.toml lite runs/lite-stage2/best.pt
+    python scripts/val_score.py --recipe train/recipes/lite.toml --set 'data.blur_sigma=[9,14]' lite
 
 Renders the pairs exactly as the trainer does (the recipe's sources, drops and seeds), so models
 trained on different renderer settings can be compared on each other's validation sets.
@@ -27,13 +28,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="presets (lite, full) or checkpoint files")
     parser.add_argument("--recipe", type=Path, required=True, help="whose validation pairs to score on")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="change the recipe's data, as `derain train --set` does (e.g. data.blur_sigma=[9,14])")
     args = parser.parse_args()
     try:
-        config = load_config(args.recipe)
+        config = load_config(args.recipe, args.overrides)
         _, val_set, _ = build_datasets(config.data, config.run.seed)
         pairs = validation_pairs(val_set, config.data.val_pairs)
         identity = identity_scores(pairs)
-        print(f"{args.recipe}: {len(pairs)} held-out pairs")
+        print(f"{args.recipe}{''.join(' --set ' + item for item in args.overrides)}: {len(pairs)} held-out pairs")
         print(f"{'model':40} {'PSNR':>7} {'SSIM':>7}")
         print(f"{'input (identity)':40} {identity.psnr:7.2f} {identity.ssim:7.4f}")
         for name in args.models:
