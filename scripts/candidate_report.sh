@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything docs/TRAINING.md reports for a candidate `lite` checkpoint, in one go (about 3 minutes
-# on 2 idle cores), with the venv active. The ship rule reads only the two val_score blocks; the
+# on 2 idle cores), with the venv active. The ship rule reads only the val_score blocks; the
 # rest is watched. Exits 1 if any step failed (each failure is named in the report).
 #   bash scripts/candidate_report.sh runs/lite-v15/best.pt > runs/lite-v15.report 2>&1
 set -u
@@ -16,6 +16,8 @@ echo "### held-out rendered pairs, lite.toml's set (ship rule)"
 step python scripts/val_score.py --recipe train/recipes/lite.toml lite "$MODEL"
 echo "### held-out rendered pairs, lite-stage2.toml's set (ship rule)"
 step python scripts/val_score.py --recipe train/recipes/lite-stage2.toml lite "$MODEL"
+echo "### held-out rendered pairs, lite.toml's sources with soft drops, defocus 9..16 (ship rule from run 18)"
+step python scripts/val_score.py --recipe train/recipes/lite.toml --set 'data.blur_sigma=[9,16]' lite "$MODEL"
 echo "### attention map on lite.toml's set"
 step python scripts/attention_check.py "$MODEL" --recipe train/recipes/lite.toml
 
