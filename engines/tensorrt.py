@@ -261,6 +261,7 @@ class TensorRTRunner:
             self.contexts[graph] = engine.create_execution_context()
         self.dtype = TORCH_DTYPES[self.engines["restore"].get_tensor_dtype("x").name]
         self.name = "tensorrt-fp16"
+        self.fixed_shapes = False  # the optimisation profile takes any shape in its range
 
     def init_state(self, x: torch.Tensor) -> AttentionState:
         return initial_state(self.config, x)

@@ -46,6 +46,7 @@ class CountingRunner:
         self.inner = runner
         self.name, self.config = runner.name, runner.config
         self.device, self.dtype = runner.device, runner.dtype
+        self.fixed_shapes = runner.fixed_shapes
         self.attend_frames = 0
         self.restore_frames = 0
 

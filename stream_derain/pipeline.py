@@ -169,7 +169,9 @@ def run_pipeline(
                 stages.put(prepared, ready)
                 frames, packets = [], []
         if frames or packets:
-            stages.put(prepared, _prepare(frames, packets, runner, pin))
+            # a short last batch would cost a fixed-shape runner one more compile or capture
+            fill = batch if runner.fixed_shapes else 0
+            stages.put(prepared, _prepare(frames, packets, runner, pin, fill))
         stages.put(prepared, _END)
 
     def encode() -> None:
@@ -194,7 +196,7 @@ def run_pipeline(
                 if item.x is not None:
                     start = time.perf_counter()
                     restored_batch = runner.restore(item.x, policy.masks(item.x, runner))
-                    cropped = crop_to(restored_batch, item.size)
+                    cropped = crop_to(restored_batch[: len(item.timing)], item.size)  # drop the fill
                     if runner.device.type == "cuda":
                         torch.cuda.synchronize(runner.device)  # charge the kernels to inference
                     start = clock.add("inference", start)
@@ -227,9 +229,11 @@ def derain_batch(frames: np.ndarray | torch.Tensor, runner: Runner, policy: Poli
         return tensor_to_frames(crop_to(runner.restore(x, mask), size)), crop_to(mask, size)
 
 
-def _prepare(frames: list[DecodedFrame], packets: list[Any], runner: Runner, pin: bool) -> _Batch:
+def _prepare(frames: list[DecodedFrame], packets: list[Any], runner: Runner, pin: bool, fill: int = 0) -> _Batch:
     """Stack, upload, convert and pad one batch. On CUDA the uint8 data crosses from pinned
-    memory without blocking, and becomes float on the device (a quarter of the bytes)."""
+    memory without blocking, and becomes float on the device (a quarter of the bytes).
+    A batch shorter than `fill` is filled with copies of its last frame, whose outputs the
+    inference stage drops."""
     if not frames:
         return _Batch([], packets)
     host = torch.from_numpy(np.stack([f.image for f in frames]))
@@ -237,6 +241,8 @@ def _prepare(frames: list[DecodedFrame], packets: list[Any], runner: Runner, pin
         host = host.pin_memory()
     x = frames_to_tensor(host, runner.device, runner.dtype)
     x, size = pad_to_multiple(x, runner.config.pad_multiple)
+    if fill > len(frames):
+        x = torch.cat([x, x[-1:].expand(fill - len(frames), -1, -1, -1)])
     return _Batch([(f.pts, f.duration) for f in frames], packets, x, size)
 
 

@@ -158,6 +158,7 @@ class TiledRunner:
         self.config = runner.config
         self.device = runner.device
         self.dtype = runner.dtype
+        self.fixed_shapes = runner.fixed_shapes
         step = alignment(self.config)
         self.overlap = overlap_for(self.config) if overlap is None else overlap
         if tile % step or self.overlap % step:

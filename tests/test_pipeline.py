@@ -83,6 +83,39 @@ def test_every_frame_comes_out_once_in_order_and_packets_never_late(batch: int) 
             assert not later & written_before
 
 
+class BatchRecordingRunner(TorchRunner):
+    """Stands in for a compiled runner (fixed_shapes) or an eager one; records restore's batch sizes."""
+
+    def __init__(self, generator, fixed_shapes: bool) -> None:
+        super().__init__(generator)
+        self.fixed_shapes = fixed_shapes
+        self.batch_sizes: list[int] = []
+
+    def restore(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self.batch_sizes.append(len(x))
+        return super().restore(x, mask)
+
+
+def test_a_fixed_shape_runner_gets_whole_batches_and_the_same_frames() -> None:
+    generator = tiny_model().generator
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.normal_(0, 0.2)  # no longer the identity: padding mistakes would show
+    source = stream(7)
+    frames, batch_sizes = {}, {}
+    for fixed in (False, True):
+        runner, sink = BatchRecordingRunner(generator, fixed), RecordingSink()
+        assert run_pipeline(source, sink, runner, KeyframePolicy(2), batch=3) == 7
+        frames[fixed], batch_sizes[fixed] = [image for _, _, image in sink.frames], runner.batch_sizes
+    assert batch_sizes == {False: [3, 3, 1], True: [3, 3, 3]}
+    inputs = [item.image for item in source if isinstance(item, DecodedFrame)]
+    assert any(not np.array_equal(out, image) for out, image in zip(frames[True], inputs))
+    assert len(frames[True]) == 7
+    for padded, plain in zip(frames[True], frames[False]):
+        assert np.abs(padded.astype(int) - plain.astype(int)).max() <= 1
+
+
 def test_a_failing_stage_stops_every_stage_and_raises() -> None:
     before = threading.active_count()
     with pytest.raises(RuntimeError, match="disk on fire"):

@@ -29,6 +29,9 @@ class Runner(Protocol):
     config: ModelConfig
     device: torch.device
     dtype: torch.dtype
+    # True where each new input shape costs a compile or a graph capture: callers then keep
+    # batches one size (the pipeline pads a video's last, short batch).
+    fixed_shapes: bool
 
     def init_state(self, x: torch.Tensor) -> AttentionState: ...
 

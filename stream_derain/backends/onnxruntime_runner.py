@@ -47,6 +47,7 @@ class OnnxRuntimeRunner:
         self.config = config
         self.device = torch.device(device)
         self.dtype = dtype
+        self.fixed_shapes = False  # any shape runs on the session as it is
         if self.device.type == "cuda" and not cuda_provider_available():
             raise DerainError("ONNX Runtime has no CUDA provider here: install onnxruntime-gpu, or use --device cpu")
         self.name = f"onnxruntime-{self.device.type}" + ("-fp16" if dtype == torch.float16 else "")

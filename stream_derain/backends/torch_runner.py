@@ -89,6 +89,7 @@ class TorchRunner:
             attend, restore = CapturedGraphs(attend), CapturedGraphs(lambda x, mask: (restore_once(x, mask),))
         self._attend, self._restore = attend, restore
         self.cuda_graphs, self.compiled = cuda_graphs, compile
+        self.fixed_shapes = cuda_graphs or compile
         parts = ["torch", self.device.type, "fp16" if dtype == torch.float16 else "fp32"]
         parts += [name for name, on in (("channels_last", channels_last), ("cuda_graphs", cuda_graphs), ("compiled", compile)) if on]
         self.name = "-".join(parts)
