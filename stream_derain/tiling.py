@@ -49,10 +49,12 @@ def alignment(config: ModelConfig) -> int:
 
 
 def overlap_for(config: ModelConfig) -> int:
-    """About the autoencoder's receptive radius (its 1/4-scale dilated context dominates)."""
-    context = config.ae_convs_before_dilation + sum(config.ae_dilations) + config.ae_convs_after_dilation + 2
+    """About the model's receptive radius: the autoencoder's (its 1/4-scale dilated context
+    dominates), or the coarse branch's (9 cells each side) where it is wider."""
+    context = 4 * (config.ae_convs_before_dilation + sum(config.ae_dilations) + config.ae_convs_after_dilation + 2)
+    context = max(context, 9 * config.coarse_scale)
     step = alignment(config)
-    return -(-4 * context // step) * step
+    return -(-context // step) * step
 
 
 def bytes_per_pixel(config: ModelConfig, dtype: torch.dtype, device_type: str = "cpu") -> float:

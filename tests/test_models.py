@@ -112,6 +112,39 @@ def test_a_gate_needs_a_residual_head():
         dataclasses.replace(build_generator("lite").config, residual=False)
 
 
+COARSE_LITE = dataclasses.replace(build_generator("lite").config, coarse_scale=16, pad_multiple=16)
+
+
+def test_a_coarse_branch_starts_as_identity_and_stays_out_of_the_digest_while_off():
+    generator = build_generator(COARSE_LITE).eval()
+    x = torch.rand(1, 3, 48, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(generator(x).output, x)
+    assert "coarse_scale" not in build_generator("lite").config.to_dict()  # shipped digests unchanged
+    assert ModelConfig.from_dict(COARSE_LITE.to_dict()) == COARSE_LITE
+
+
+def test_a_coarse_branch_changes_dry_pixels_smoothly():
+    torch.manual_seed(3)
+    autoencoder = build_generator(COARSE_LITE).autoencoder.eval()
+    torch.nn.init.normal_(autoencoder.coarse.head.weight, std=0.1)
+    x = torch.rand(1, 3, 64, 96)
+    mask = torch.full((1, 1, 64, 96), -30.0)  # the gate is shut everywhere
+    with torch.no_grad():
+        change = autoencoder.restore(x, mask) - x
+    assert (change.abs() > 1e-4).float().mean() > 0.99  # the whole frame, where the gate alone moved nothing
+    # gain * x follows the picture, so smoothness shows in the offset: a bilinear ramp between cells
+    with torch.no_grad():
+        _, offset = autoencoder.coarse(x, torch.sigmoid(mask))
+    steps = offset.diff(dim=-1).abs().amax()
+    assert steps <= offset.abs().amax() / 4
+
+
+def test_a_coarse_scale_must_divide_the_padding_multiple():
+    with pytest.raises(ValueError, match="coarse_scale"):
+        dataclasses.replace(COARSE_LITE, pad_multiple=8)
+
+
 def test_fused_lstm_gates_compute_what_the_four_gate_convs_do():
     torch.manual_seed(0)
     model = build_generator("lite").eval()

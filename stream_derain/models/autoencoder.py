@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .coarse import CoarseAffine
 from .config import ModelConfig
 
 
@@ -55,6 +56,7 @@ class ContextualAutoencoder(nn.Module):
         if self.residual:
             nn.init.zeros_(self.output.weight)
             nn.init.zeros_(self.output.bias)
+        self.coarse = CoarseAffine(config.coarse_scale, config.coarse_channels) if config.coarse_scale else None
 
     def decode(self, x: torch.Tensor, mask: torch.Tensor, heads: bool) -> tuple:
         res1 = self.conv1(torch.cat((x, mask), 1))
@@ -68,6 +70,11 @@ class ContextualAutoencoder(nn.Module):
             y = x + torch.sigmoid(mask.detach()) * y
         elif self.residual:
             y = y + x
+        if self.coarse is not None:
+            # like the gate, the coarse branch reads the map but does not train it
+            seen = torch.sigmoid(mask.detach()) if self.gate else mask.detach()
+            gain, offset = self.coarse(x, seen)
+            y = y + gain * x + offset
         if not heads:
             return (y,)
         return self.outframe1(deep), self.outframe2(up), y

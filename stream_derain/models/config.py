@@ -29,6 +29,10 @@ class ModelConfig:
     # With `residual`: y = x + sigmoid(mask) * delta, so pixels the attention map calls dry stay
     # as they are. It reads the map as logits (a map trained with BCE).
     gate: bool = False
+    # With coarse_scale > 0: a branch at 1/coarse_scale of the frame adds a smooth gain and offset
+    # everywhere, which the gate alone cannot (the veil of wet glass; models/coarse.py).
+    coarse_scale: int = 0
+    coarse_channels: int = 16
     # data contract
     channel_order: str = "RGB"
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -38,9 +42,17 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.gate and not self.residual:
             raise ValueError("a gated output needs residual=True")
+        if self.coarse_scale < 0 or (self.coarse_scale and self.pad_multiple % self.coarse_scale):
+            raise ValueError("coarse_scale must divide pad_multiple, so the coarse grid fits the padded frame")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        # Options added after models shipped are left out while off, so that a model's digest
+        # (its config and weights: checkpoint.model_sha256) stays what its card says.
+        for name, off in _ADDED_OFF.items():
+            if data[name] == off:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
@@ -54,6 +66,8 @@ class ModelConfig:
                 values[key] = tuple(values[key])
         return cls(**values)
 
+
+_ADDED_OFF = {"coarse_scale": 0, "coarse_channels": 16}
 
 # The official DeRaindrop generator (Qian et al., CVPR 2018), layer for layer.
 FULL = ModelConfig(preset="full")

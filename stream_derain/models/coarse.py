@@ -1,0 +1,41 @@
+"""A coarse per-pixel gain and offset: the change a gated residual cannot make.
+
+Wet glass also veils the whole frame (lower contrast, lifted blacks), and a large soft drop is a
+smooth local loss of contrast. Both are smooth affine changes of the image, and a gated output
+leaves every pixel its map calls dry as it is. This branch sees the frame at 1/`scale` of its
+size, predicts a gain and an offset per colour there, and the autoencoder applies them,
+upsampled, to the whole frame: y = x + gain * x + offset + gate * delta. Its head starts at
+zero, so a new branch changes nothing (docs/TRAINING.md, "A coarse branch for the veil").
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class CoarseAffine(nn.Module):
+    """Gain and offset maps (B, 3, H, W) each, smooth at 1/`scale` of the frame."""
+
+    def __init__(self, scale: int, channels: int):
+        super().__init__()
+        self.scale = scale
+        # dilations 1, 2, 4, 1 and the head: a receptive field of 19 cells, 19 * scale pixels
+        layers: list[nn.Module] = []
+        for index, dilation in enumerate((1, 2, 4, 1)):
+            layers += [nn.Conv2d(4 if index == 0 else channels, channels, 3, 1, dilation, dilation=dilation), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(channels, 6, 3, 1, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # the frame is padded to a multiple of `scale` (ModelConfig checks), so pooling is exact
+        small = F.avg_pool2d(torch.cat((x, mask), 1), self.scale)
+        gain, offset = self.head(self.body(small)).chunk(2, 1)
+        size = x.shape[-2:]
+        return (
+            F.interpolate(gain, size=size, mode="bilinear", align_corners=False),
+            F.interpolate(offset, size=size, mode="bilinear", align_corners=False),
+        )
