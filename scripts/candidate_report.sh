@@ -19,6 +19,8 @@ step python scripts/val_score.py --recipe train/recipes/lite-stage2.toml lite "$
 echo "### held-out rendered pairs, lite.toml's sources with soft drops, defocus 9..16 (ship rule from run 18)"
 # Threshold 10 pins the set as it was defined: the threshold decides which crops are drawn again.
 step python scripts/val_score.py --recipe train/recipes/lite.toml --set 'data.blur_sigma=[9,16]' --set data.mask_threshold=10 lite "$MODEL"
+echo "### held-out rendered pairs, lite.toml's set with the renderer's veil (watched, from run 20)"
+step python scripts/val_score.py --recipe train/recipes/lite.toml --set 'data.veil=[0.03,0.22]' lite "$MODEL"
 echo "### attention map on lite.toml's set"
 step python scripts/attention_check.py "$MODEL" --recipe train/recipes/lite.toml
 
