@@ -16,6 +16,7 @@ import math
 import platform
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -294,15 +295,27 @@ class RateColumn(ProgressColumn):
 
 
 def initial_weights(init: str, config: TrainConfig) -> dict[str, torch.Tensor]:
-    """Trained weights of the recipe's own model, to start a fine-tune from."""
+    """Trained weights of the recipe's own model, to start a fine-tune from.
+
+    The recipe may add a coarse branch to a model that has none: the branch starts at zero, so
+    the run still starts from exactly what the loaded model computes."""
     loaded = load_model(init)
     if not loaded.trained:
         raise DerainError(f"run.init {init!r}: no trained weights ship for that preset")
     wanted = config.model_config()
-    if loaded.generator.config != wanted:
-        raise DerainError(f"run.init {init!r} holds a {loaded.generator.config.preset} model unlike the recipe's "
-                          f"[model] ({wanted.preset}{'' if wanted.preset != loaded.generator.config.preset else ' with other options'})")
-    return loaded.generator.state_dict()
+    have = loaded.generator.config
+    adds_branch = have.coarse_scale == 0 and wanted.coarse_scale > 0
+    if adds_branch:
+        have = replace(have, coarse_scale=wanted.coarse_scale, coarse_channels=wanted.coarse_channels,
+                       pad_multiple=wanted.pad_multiple)
+    if have != wanted:
+        raise DerainError(f"run.init {init!r} holds a {have.preset} model unlike the recipe's "
+                          f"[model] ({wanted.preset}{'' if wanted.preset != have.preset else ' with other options'})")
+    if not adds_branch:
+        return loaded.generator.state_dict()
+    generator = Generator(wanted)
+    generator.load_state_dict(loaded.generator.state_dict(), strict=False)  # all but the new branch
+    return generator.state_dict()
 
 
 def train(config: TrainConfig, resume: bool = False, train_set: Dataset | None = None, val_set: Dataset | None = None) -> dict[str, Any]:
