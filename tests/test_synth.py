@@ -98,6 +98,24 @@ def test_veil_grows_with_the_water_on_the_glass() -> None:
     assert many > 20  # a full-strength veil of 0.2 over a dark frame lifts it by tens of levels
 
 
+def test_a_spread_veil_follows_the_local_coverage_of_the_drops() -> None:
+    flat = np.full((96, 192, 3), 60, np.uint8)
+
+    def dry_lift(spread: float) -> tuple[np.ndarray, np.ndarray]:
+        config = RainConfig(density=(0.2, 0.2), radius=(3.0, 8.0), focus_mix=0.0, veil=(0.2, 0.2), veil_spread=spread)
+        sample = synthesize(flat, 5, config)
+        dry = sample.soft_mask == 0
+        coverage = cv2.GaussianBlur(sample.soft_mask, (0, 0), 16)
+        return sample.rain[dry].mean(axis=1) - 60.0, coverage[dry]
+
+    lift, _ = dry_lift(0.0)
+    assert lift.std() < 1  # one strength over the frame
+    lift, coverage = dry_lift(16.0)
+    assert lift.std() > 3 and np.corrcoef(lift, coverage)[0, 1] > 0.8
+    with pytest.raises(DerainError, match="veil spread"):
+        RainConfig(veil_spread=-1.0)
+
+
 def test_paper_mask_threshold_is_30_of_255_max_over_channels() -> None:
     clean = np.zeros((1, 3, 3), np.uint8)
     rain = clean.copy()

@@ -29,7 +29,7 @@ class RainyClip:
             drops = self.glass.drops
         else:
             drops = self.glass.step()
-        return render_drops(frame, drops, self.look, self.config.mask_threshold)
+        return render_drops(frame, drops, self.look, self.config.mask_threshold, self.config.veil_spread)
 
 
 def render_clip(

@@ -30,6 +30,10 @@ class RainConfig:
     trail_fraction: float = 0.08
     haze: Range = (0.25, 0.6)  # drops scatter light: their view is brighter and flatter
     veil: Range = (0.03, 0.22)  # whole-frame contrast loss from the wet glass, at full coverage
+    # 0: the veil has one strength over the frame, set by the drops' overall coverage; > 0: it
+    # follows their local coverage, blurred with a Gaussian of this sigma in px (a film of water
+    # is thickest where the drops are)
+    veil_spread: float = 0.0
     mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
@@ -45,3 +49,5 @@ class RainConfig:
             raise DerainError(f"focus mix must be in [0, 1], got {self.focus_mix}")
         if self.veil[1] >= 1 or self.haze[1] >= 1:
             raise DerainError("veil and haze must stay below 1")
+        if self.veil_spread < 0:
+            raise DerainError(f"veil spread must be 0 or more pixels, got {self.veil_spread}")

@@ -67,11 +67,14 @@ def synthesize(clean: np.ndarray, seed: Seed, config: RainConfig = RainConfig())
     """Rain on `clean` ((H, W, 3) uint8 RGB): the same seed gives the same drops, bit for bit."""
     rng = as_rng(seed)
     drops = sample_drops(rng, clean.shape[0], clean.shape[1], config)
-    return render_drops(clean, drops, sample_look(rng, config), config.mask_threshold)
+    return render_drops(clean, drops, sample_look(rng, config), config.mask_threshold, config.veil_spread)
 
 
-def render_drops(clean: np.ndarray, drops: Drops, look: Look, mask_threshold: int = 30) -> RainySample:
-    """Composite `drops` over `clean`: the out-of-focus layer first, the sharp one on top."""
+def render_drops(
+    clean: np.ndarray, drops: Drops, look: Look, mask_threshold: int = 30, veil_spread: float = 0.0
+) -> RainySample:
+    """Composite `drops` over `clean`: the out-of-focus layer first, the sharp one on top.
+    The veil's strength follows the drops' coverage: overall, or local with `veil_spread` > 0."""
     clean = np.ascontiguousarray(clean)
     height, width = clean.shape[:2]
     image = clean.astype(np.float32) / 255
@@ -85,8 +88,12 @@ def render_drops(clean: np.ndarray, drops: Drops, look: Look, mask_threshold: in
         image, alpha = _composite_layer(image, maps, look, sigma)
         soft = np.maximum(soft, alpha)
     with_drops = _to_uint8(image)
-    veil = look.veil * min(1.0, float(soft.mean()) / FULL_VEIL_COVERAGE)
-    if veil > 0:
+    if veil_spread > 0:
+        coverage = cv2.GaussianBlur(soft, (0, 0), veil_spread, borderType=cv2.BORDER_REFLECT)
+        veil = (look.veil * np.minimum(1.0, coverage / FULL_VEIL_COVERAGE))[..., None]
+    else:
+        veil = look.veil * min(1.0, float(soft.mean()) / FULL_VEIL_COVERAGE)
+    if np.any(veil > 0):
         image = image * (1 - veil) + veil * np.asarray(look.airlight, np.float32)
     rain = _to_uint8(image)
     # The paper's threshold, measured before the veil so a hazy frame does not light it up, on
