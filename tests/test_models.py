@@ -124,20 +124,26 @@ def test_a_coarse_branch_starts_as_identity_and_stays_out_of_the_digest_while_of
     assert ModelConfig.from_dict(COARSE_LITE.to_dict()) == COARSE_LITE
 
 
-def test_a_coarse_branch_changes_dry_pixels_smoothly():
+def test_a_coarse_branch_changes_pixels_around_drops_smoothly_and_leaves_a_dry_frame_alone():
     torch.manual_seed(3)
     autoencoder = build_generator(COARSE_LITE).autoencoder.eval()
     torch.nn.init.normal_(autoencoder.coarse.head.weight, std=0.1)
+    torch.nn.init.normal_(autoencoder.coarse.head.bias, std=0.1)
     x = torch.rand(1, 3, 64, 96)
-    mask = torch.full((1, 1, 64, 96), -30.0)  # the gate is shut everywhere
+    dry = torch.full((1, 1, 64, 96), -30.0)  # logits: the map sees no drop
+    wet = dry.clone()
+    wet[..., 16:48, 16:48] = 30.0
     with torch.no_grad():
-        change = autoencoder.restore(x, mask) - x
-    assert (change.abs() > 1e-4).float().mean() > 0.99  # the whole frame, where the gate alone moved nothing
+        torch.testing.assert_close(autoencoder.restore(x, dry), x)
+        change = (autoencoder.restore(x, wet) - x).abs().amax(1)[0]
+        _, offset = autoencoder.coarse(x, torch.sigmoid(wet))
+    gated = torch.ones(64, 96, dtype=torch.bool)
+    gated[16:48, 16:48] = False
+    # beyond the drop, where the gate alone would move nothing, a band of cells around it
+    assert (change[gated] > 1e-4).float().mean() > 0.5
+    assert (change[:, 80:] < 1e-6).all()  # two cells (32 px) from the drop: untouched
     # gain * x follows the picture, so smoothness shows in the offset: a bilinear ramp between cells
-    with torch.no_grad():
-        _, offset = autoencoder.coarse(x, torch.sigmoid(mask))
-    steps = offset.diff(dim=-1).abs().amax()
-    assert steps <= offset.abs().amax() / 4
+    assert offset.diff(dim=-1).abs().amax() <= offset.abs().amax() / 4
 
 
 def test_a_coarse_scale_must_divide_the_padding_multiple():

@@ -71,8 +71,8 @@ class ContextualAutoencoder(nn.Module):
         elif self.residual:
             y = y + x
         if self.coarse is not None:
-            # like the gate, the coarse branch reads the map but does not train it
-            seen = torch.sigmoid(mask.detach()) if self.gate else mask.detach()
+            # like the gate, the coarse branch reads the map (as a probability) but does not train it
+            seen = torch.sigmoid(mask.detach()) if self.gate else mask.detach().clamp(0, 1)
             gain, offset = self.coarse(x, seen)
             y = y + gain * x + offset
         if not heads:

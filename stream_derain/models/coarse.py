@@ -6,6 +6,10 @@ leaves every pixel its map calls dry as it is. This branch sees the frame at 1/`
 size, predicts a gain and an offset per colour there, and the autoencoder applies them,
 upsampled, to the whole frame: y = x + gain * x + offset + gate * delta. Its head starts at
 zero, so a new branch changes nothing (docs/TRAINING.md, "A coarse branch for the veil").
+
+Both fields are scaled by the attention map's coverage around each cell (its mean over 3x3
+cells): a frame whose map sees no drops is left as it is. Without that, the branch learnt to
+darken clean frames, which it could not tell from veiled ones (runs 20, 22 and 23).
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ class CoarseAffine(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`mask` is the map as a probability (0 dry .. 1 drop)."""
         # the frame is padded to a multiple of `scale` (ModelConfig checks), so pooling is exact
         small = F.avg_pool2d(torch.cat((x, mask), 1), self.scale)
-        gain, offset = self.head(self.body(small)).chunk(2, 1)
+        coverage = F.avg_pool2d(small[:, 3:], 3, stride=1, padding=1, count_include_pad=False)
+        gain, offset = (self.head(self.body(small)) * coverage).chunk(2, 1)
         size = x.shape[-2:]
         return (
             F.interpolate(gain, size=size, mode="bilinear", align_corners=False),
