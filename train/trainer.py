@@ -299,7 +299,8 @@ def initial_weights(init: str, config: TrainConfig) -> dict[str, torch.Tensor]:
     """Trained weights of the recipe's own model, to start a fine-tune from.
 
     The recipe may add a coarse branch to a model that has none: the branch starts at zero, so
-    the run still starts from exactly what the loaded model computes."""
+    the run starts from what the loaded model computes (a larger padding multiple changes only
+    how a frame's border is padded)."""
     loaded = load_model(init)
     if not loaded.trained:
         raise DerainError(f"run.init {init!r}: no trained weights ship for that preset")
