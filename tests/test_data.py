@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from stream_derain.errors import DerainError
 from stream_derain.synth import RainConfig
 from train.data import PairFolder, RaindropDataset, RenderedClips, RenderedRain, jitter_tone
+from train.trainer import WORKER_START
 
 
 def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -101,7 +102,8 @@ def clean_folder(tmp_path: Path) -> Path:
 
 
 def first_batches(dataset, count: int, workers: int, batch: int) -> list[dict[str, torch.Tensor]]:
-    loader = iter(DataLoader(dataset, batch_size=batch, num_workers=workers))
+    context = WORKER_START if workers else None  # as the trainer starts them
+    loader = iter(DataLoader(dataset, batch_size=batch, num_workers=workers, multiprocessing_context=context))
     return [next(loader) for _ in range(count)]
 
 

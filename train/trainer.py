@@ -47,6 +47,7 @@ LOG_FILE = "metrics.jsonl"
 PSNR_CAP = 100.0  # a drop-free pair restored exactly would make the mean infinite
 VAL_SEED = 1_000_003  # validation pairs are drawn under their own seed, the same in every run
 MAX_DRAWS = 8  # re-draws of a sample whose drops cover too little of the crop
+WORKER_START = "forkserver"  # how data loader workers start (see `train`)
 DRY_STREAM = 1  # the seed stream that decides which samples show dry glass
 
 
@@ -370,6 +371,10 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
         SeededItems(train_set, config.data.min_drop_coverage, config.data.dry_fraction),
         batch_sampler=StreamBatches(length, batch_size, env.rank, env.world_size, run.seed, start_position),
         num_workers=workers,
+        # Workers start from a fresh server process, not a fork of this one: a fork copies the
+        # locks that this process's threads (OpenCV's, OpenMP's) may hold, and a worker can hang
+        # on one (seen once in the test suite).
+        multiprocessing_context=WORKER_START if workers > 0 else None,
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
     )
