@@ -214,9 +214,9 @@ def derain_live(
                 inference.add(time.monotonic() - inferring)
                 size = shape
                 if recorder:
-                    recorder.write(derained, frame.captured)
+                    recorder.write(derained, frame.shown)
                 if streamer:
-                    streamer.write(derained, frame.captured)
+                    streamer.write(derained, frame.shown)
                 if window:
                     snapshot = stats.snapshot(live.frames_in, live.dropped, live.fps_in())
                     window.show(frame.image, derained, _host_mask(loaded.visible_mask(mask)) if window.view.show_mask else None, [snapshot.line()])

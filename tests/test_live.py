@@ -20,7 +20,7 @@ from stream_derain.live import _SceneCuts, derain_live
 from stream_derain.live_stats import LatencyHistogram, LiveStats
 from stream_derain.models import Generator
 from stream_derain.video.live_sinks import ViewState, compose_view
-from stream_derain.video.live_source import LatestFrame, LiveFrame, LiveSource, SourceSpec, parse_source
+from stream_derain.video.live_source import LatestFrame, LiveFrame, LiveSource, ShowTimes, SourceSpec, parse_source
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("one_thread")]
 
@@ -82,18 +82,34 @@ def test_parse_source_kinds_and_loopback_defaults(tmp_path):
 def test_latest_frame_keeps_the_newest_and_counts_drops():
     slot = LatestFrame()
     for i in range(3):
-        slot.put(LiveFrame(np.zeros((2, 2, 3), np.uint8), float(i), i, 0))
+        slot.put(LiveFrame(np.zeros((2, 2, 3), np.uint8), float(i), float(i), i, 0))
     assert slot.take(0.01).index == 2
     assert slot.dropped == 2
     assert slot.take(0.01) is None
 
 
+def test_show_times_keep_the_sources_spacing_through_a_burst():
+    show = ShowTimes()
+    # three frames 40 ms apart in the stream arrive together at 10.0 s, then one in real time
+    assert [show(pts, captured, 0) for pts, captured in [(0.0, 10.0), (0.04, 10.0), (0.08, 10.001), (0.12, 10.04)]] == pytest.approx([10.0, 10.04, 10.08, 10.12])
+    # a jump back (a loop) or a reconnect goes on from the last show time, one step later
+    assert show(0.0, 10.05, 0) == pytest.approx(10.16)
+    assert show(0.04, 10.09, 1) == pytest.approx(10.2)
+    # past the jump, the capture clock takes over when it is later
+    assert show(50.0, 11.0, 1) == pytest.approx(11.0)
+
+
+def test_show_times_without_timestamps_are_capture_times():
+    show = ShowTimes()
+    assert [show(None, t, 0) for t in (5.0, 5.03, 5.07)] == [5.0, 5.03, 5.07]
+
+
 def test_lossless_slot_waits_instead_of_dropping():
     slot = LatestFrame(lossless=True)
-    slot.put(LiveFrame(np.zeros((2, 2, 3), np.uint8), 0.0, 0, 0))
+    slot.put(LiveFrame(np.zeros((2, 2, 3), np.uint8), 0.0, 0.0, 0, 0))
     started = time.monotonic()
     threading.Timer(0.3, lambda: slot.take(0.01)).start()
-    slot.put(LiveFrame(np.zeros((2, 2, 3), np.uint8), 1.0, 1, 0))
+    slot.put(LiveFrame(np.zeros((2, 2, 3), np.uint8), 1.0, 1.0, 1, 0))
     assert time.monotonic() - started >= 0.25
     assert slot.take(0.01).index == 1 and slot.dropped == 0
 
@@ -190,7 +206,7 @@ def test_lavfi_source_is_paced_in_real_time(tiny, tmp_path):
     assert 15 <= summary.frames_in / summary.seconds <= 22  # the graph's 20 fps, not as fast as it renders
     frames = decoded_frames(out)
     assert len(frames) == summary.frames_out > 10
-    # timestamps come from capture times: the recording lasts as long as the run did
+    # the graph's timestamps set the spacing: the recording lasts as long as the run did
     assert frames[-1].time - frames[0].time == pytest.approx(summary.frames_in / 20, abs=0.4)
 
 

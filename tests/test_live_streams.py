@@ -23,10 +23,11 @@ from stream_derain.live import derain_live
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("one_thread")]
 
 ROOT = Path(__file__).resolve().parents[1]
-# A camera on the network: a moving bar, H.264 (zerolatency, a key frame every 5) in MPEG-TS.
+# A camera on the network: a moving bar, H.264 (zerolatency, a key frame every 5) in MPEG-TS,
+# sent `burst` frames at a time (a jittery link) at `fps` on average.
 SENDER = r"""
 import sys, time, av, numpy as np
-url, frames, fps = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+url, frames, fps, burst = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 out = av.open(url, "w", format="mpegts")
 stream = out.add_stream("libx264", rate=int(fps))
 stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
@@ -38,7 +39,8 @@ for i in range(frames):
     frame = av.VideoFrame.from_ndarray(image, format="rgb24")
     frame.pts = i
     out.mux(stream.encode(frame))
-    time.sleep(max(0.0, start + (i + 1) / fps - time.monotonic()))
+    if (i + 1) % burst == 0:
+        time.sleep(max(0.0, start + (i + 1) / fps - time.monotonic()))
 out.mux(stream.encode(None))
 out.close()
 """
@@ -78,8 +80,8 @@ def python(code: str, *args: str) -> subprocess.Popen:
     )
 
 
-def send(url: str, frames: int, fps: float = 25) -> subprocess.Popen:
-    return python(SENDER, url, frames, fps)
+def send(url: str, frames: int, fps: float = 25, burst: int = 1) -> subprocess.Popen:
+    return python(SENDER, url, frames, fps, burst)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -91,7 +93,7 @@ def stop(process: subprocess.Popen) -> None:
 def test_udp_stream_is_derained_and_recorded_headless(run_cli, tiny_checkpoint, tmp_path):
     port = free_port()
     out = tmp_path / "out.mp4"
-    sender = send(f"udp://127.0.0.1:{port}?pkt_size=1316", frames=400)
+    sender = send(f"udp://127.0.0.1:{port}?pkt_size=1316", frames=400, burst=5)
     try:
         result = run_cli(
             "live", f"udp://127.0.0.1:{port}", "--no-display", "--record", out, "--model", tiny_checkpoint,
@@ -107,9 +109,11 @@ def test_udp_stream_is_derained_and_recorded_headless(run_cli, tiny_checkpoint, 
     with av.open(str(out)) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == 20 and (frames[0].width, frames[0].height) == (64, 48)
-    # timed by capture, so 20 frames of a 25 fps stream last about 0.8 s (longer if some dropped);
-    # the first few can arrive together from the socket's buffer, so allow a burst of 5 frames
-    assert 0.6 - 5 / 25 <= frames[-1].time - frames[0].time <= summary["seconds"]
+    # timed by the stream's own clock, not by arrival: though the frames came in bursts of 5, each
+    # step is a whole number of the stream's 40 ms frames (more than one where frames were dropped)
+    steps = [(b.time - a.time) * 25 for a, b in zip(frames, frames[1:])]
+    assert all(round(step) >= 1 and abs(step - round(step)) < 0.05 for step in steps), steps
+    assert frames[-1].time - frames[0].time <= (summary["frames_in"] - 1) / 25 + 0.002
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 

@@ -1,8 +1,8 @@
 """Where live frames go: a recording, a network stream, an OpenCV window. Any combination.
 
-Each sink takes RGB uint8 frames with their capture time (time.monotonic() seconds); the
-recording and the stream turn capture times into timestamps, so they play at real speed
-whatever frames were dropped on the way.
+Each sink takes RGB uint8 frames with the time each is to be shown (time.monotonic() seconds,
+see live_source.ShowTimes); the recording and the stream turn those into timestamps, so they
+play at real speed whatever frames were dropped on the way.
 """
 
 from __future__ import annotations
@@ -31,17 +31,17 @@ STREAM_FORMATS = {"udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rtsp": "rt
 
 
 class _Clock:
-    """Capture times -> strictly increasing integer timestamps from the first frame's time."""
+    """Show times -> strictly increasing integer timestamps from the first frame's time."""
 
     def __init__(self, ticks_per_second: int) -> None:
         self.rate = ticks_per_second
         self._origin: float | None = None
         self._last = -1
 
-    def pts(self, captured: float) -> int:
+    def pts(self, shown: float) -> int:
         if self._origin is None:
-            self._origin = captured
-        pts = max(round((captured - self._origin) * self.rate), self._last + 1)
+            self._origin = shown
+        pts = max(round((shown - self._origin) * self.rate), self._last + 1)
         self._last = pts
         return pts
 
@@ -75,7 +75,7 @@ class Recorder:
         self._temporary = self._atomic.__enter__()
         return self
 
-    def write(self, image: np.ndarray, captured: float) -> None:
+    def write(self, image: np.ndarray, shown: float) -> None:
         if self._writer is None:
             height, width = image.shape[:2]
             info = VideoInfo(
@@ -85,7 +85,7 @@ class Recorder:
             self._writer = VideoWriter(self._temporary, info, self.encoder)
             self.warnings.extend(self._writer.warnings)
         writer = self._writer
-        writer.write_frame(_fit(image, (writer.info.height, writer.info.width)), self._clock.pts(captured))
+        writer.write_frame(_fit(image, (writer.info.height, writer.info.width)), self._clock.pts(shown))
         self.frames += 1
 
     def __exit__(self, kind, error, traceback) -> bool | None:
@@ -127,7 +127,7 @@ class NetworkStream:
                 raise DerainError(f"this PyAV/FFmpeg build has no {scheme}:// protocol") from None
             raise DerainError(f"cannot open --stream {url}: {getattr(error, 'strerror', None) or error}") from None
 
-    def write(self, image: np.ndarray, captured: float) -> None:
+    def write(self, image: np.ndarray, shown: float) -> None:
         if self.failed:
             return
         try:
@@ -135,7 +135,7 @@ class NetworkStream:
                 self._stream = self._add_stream(image.shape[1] + image.shape[1] % 2, image.shape[0] + image.shape[0] % 2)
             stream = self._stream
             frame = av.VideoFrame.from_ndarray(_fit(_even(image), (stream.height, stream.width)), format="rgb24")
-            frame.pts = self._clock.pts(captured)
+            frame.pts = self._clock.pts(shown)
             frame.time_base = Fraction(1, 90_000)
             self.container.mux(stream.encode(frame.reformat(format="yuv420p")))
             self.frames += 1

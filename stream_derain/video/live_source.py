@@ -29,6 +29,7 @@ LAVFI_PREFIX = "lavfi:"
 _BACKOFF_START_S = 0.25
 _BACKOFF_MAX_S = 4.0
 _ANALYZE_S = 1.0  # how long FFmpeg may read a network stream to learn its codec on open
+_MAX_PTS_STEP_S = 1.0  # a longer or backward step between timestamps is a jump: a loop, a wrap, a restart
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,36 @@ def _is_multicast(host: str) -> bool:
 class LiveFrame:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     captured: float  # time.monotonic() when the frame left the decoder
+    shown: float  # when it is to be shown, on the same clock: see ShowTimes
     index: int  # position in the source, counting every captured frame
     epoch: int  # bumped on every reconnect: the picture before it is unrelated
+
+
+class ShowTimes:
+    """When each captured frame is to be shown, on the capture clock (time.monotonic()).
+
+    Where the source's own timestamps step forward smoothly they set the spacing, so frames
+    that arrive together (a network buffer emptying after the stream was probed, a file read
+    faster than real time) keep their spacing in a recording. Where there are none (a webcam
+    through OpenCV), or they jump, or the source reconnected, the capture time takes over.
+    Show times never go backwards.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[float | None, float, int] | None = None  # (pts, shown, epoch)
+        self._step = 0.0
+
+    def __call__(self, pts: float | None, captured: float, epoch: int) -> float:
+        last = self._last
+        if last is None:
+            shown = captured
+        elif pts is not None and last[0] is not None and last[2] == epoch and 0 < pts - last[0] <= _MAX_PTS_STEP_S:
+            self._step = pts - last[0]
+            shown = last[1] + self._step
+        else:
+            shown = max(captured, last[1] + self._step)
+        self._last = (pts, shown, epoch)
+        return shown
 
 
 class SourceLost(Exception):
@@ -191,6 +220,7 @@ class LiveSource:
         self._rate_in = RateMeter()
         self._rate_lock = threading.Lock()  # the capture thread ticks the meter the consumer reads
         self._epoch = 0
+        self._show_times = ShowTimes()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._capture, name="derain-live-capture", daemon=True)
 
@@ -227,14 +257,14 @@ class LiveSource:
         while not self._stop.is_set():
             delivered = False
             try:
-                for image in self._paced(self._open()):
+                for image, pts in self._paced(self._open()):
                     if not delivered and delivered_ever:
                         self._epoch += 1
                         self.reconnects += 1
                         self.log(f"source {self.spec.label} is back (reconnect {self.reconnects})")
                     delivered = delivered_ever = True
                     backoff = _BACKOFF_START_S
-                    self._deliver(image)
+                    self._deliver(image, pts)
                     if self._stop.is_set():
                         return
                 reason = "end of stream"
@@ -254,15 +284,15 @@ class LiveSource:
             backoff = min(backoff * 2, _BACKOFF_MAX_S)
         self.ended = "stopped"
 
-    def _deliver(self, image: np.ndarray) -> None:
+    def _deliver(self, image: np.ndarray, pts: float | None) -> None:
         now = time.monotonic()
-        frame = LiveFrame(image, now, self.frames_in, self._epoch)
+        frame = LiveFrame(image, now, self._show_times(pts, now, self._epoch), self.frames_in, self._epoch)
         with self._rate_lock:
             self._rate_in.tick(now)
         self.frames_in += 1
         self.slot.put(frame)
 
-    def _paced(self, frames: Iterator[tuple[np.ndarray, float | None]]) -> Iterator[np.ndarray]:
+    def _paced(self, frames: Iterator[tuple[np.ndarray, float | None]]) -> Iterator[tuple[np.ndarray, float | None]]:
         """Hold each frame until its presentation time, when the source is to be played in real time."""
         origin: tuple[float, float] | None = None  # (first pts, monotonic time it was shown)
         for image, pts in frames:
@@ -272,7 +302,7 @@ class LiveSource:
                     origin = (pts, now)  # start, or re-anchor after falling far behind
                 if self._stop.wait(max(0.0, origin[1] + pts - origin[0] - now)):
                     return
-            yield image
+            yield image, pts
 
     def _open(self) -> Iterator[tuple[np.ndarray, float | None]]:
         if self.spec.kind == "device":
