@@ -141,6 +141,7 @@ def synth_command(
     focus_mix: Optional[float] = typer.Option(None, help="Share of out-of-focus drops, 0 (all sharp) to 1 (all blurry)."),
     veil: Optional[str] = typer.Option(None, help="Whole-frame haze from the wet glass: a value or LOW,HIGH."),
     veil_spread: Optional[float] = typer.Option(None, help="0: one veil strength per frame; more: the veil follows the drops' local coverage (Gaussian sigma, px)."),
+    veil_chance: Optional[float] = typer.Option(None, help="The share of images (or clips) that get a veil at all, 0 to 1."),
     seed: int = typer.Option(0, help="The same seed gives the same drops, bit for bit."),
     count: int = typer.Option(1, help="Rainy versions of each image."),
     frames: int = typer.Option(0, help="With images: make a clip of this many frames, the camera moving."),
@@ -164,6 +165,7 @@ def synth_command(
         "focus_mix": focus_mix,
         "veil": veil and parse_range(veil, "veil"),
         "veil_spread": veil_spread,
+        "veil_chance": veil_chance,
     }
     config = RainConfig(**{key: value for key, value in overrides.items() if value is not None})
     with warnings.catch_warnings():

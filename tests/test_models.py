@@ -146,6 +146,18 @@ def test_a_coarse_branch_changes_pixels_around_drops_smoothly_and_leaves_a_dry_f
     assert offset.diff(dim=-1).abs().amax() <= offset.abs().amax() / 4
 
 
+def test_a_coarse_branch_tells_a_flat_cell_from_a_busy_one_of_the_same_mean():
+    torch.manual_seed(4)
+    coarse = build_generator(COARSE_LITE).autoencoder.coarse.eval()
+    torch.nn.init.normal_(coarse.head.weight, std=0.1)
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    busy = (torch.arange(64).view(1, 1, 1, 64) % 2).float().expand(1, 3, 64, 64)  # stripes 0, 1: mean 0.5
+    wet = torch.ones(1, 1, 64, 64)
+    with torch.no_grad():
+        (flat_gain, _), (busy_gain, _) = coarse(flat, wet), coarse(busy, wet)
+    assert (flat_gain - busy_gain).abs().amax() > 1e-3
+
+
 def test_a_coarse_scale_must_divide_the_padding_multiple():
     with pytest.raises(ValueError, match="coarse_scale"):
         dataclasses.replace(COARSE_LITE, pad_multiple=8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -114,6 +115,21 @@ def test_a_spread_veil_follows_the_local_coverage_of_the_drops() -> None:
     assert lift.std() > 3 and np.corrcoef(lift, coverage)[0, 1] > 0.8
     with pytest.raises(DerainError, match="veil spread"):
         RainConfig(veil_spread=-1.0)
+
+
+def test_veil_chance_leaves_some_frames_unveiled_and_the_rest_as_before() -> None:
+    clean = np.full((64, 96, 3), 60, np.uint8)
+    veiled = RainConfig(veil=(0.2, 0.2))
+    looks = [synthesize(clean, seed, replace(veiled, veil_chance=0.5)) for seed in range(20)]
+    always = [synthesize(clean, seed, veiled) for seed in range(20)]
+    never = [synthesize(clean, seed, replace(veiled, veil=(0.0, 0.0))) for seed in range(20)]
+    same_as_always = [np.array_equal(a.rain, b.rain) for a, b in zip(looks, always)]
+    same_as_never = [np.array_equal(a.rain, b.rain) for a, b in zip(looks, never)]
+    # each frame is either veiled as before or not veiled at all, with the same drops
+    assert all(x != y for x, y in zip(same_as_always, same_as_never))
+    assert 4 <= sum(same_as_never) <= 16
+    with pytest.raises(DerainError, match="veil chance"):
+        RainConfig(veil_chance=1.5)
 
 
 def test_paper_mask_threshold_is_30_of_255_max_over_channels() -> None:

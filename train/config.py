@@ -26,6 +26,7 @@ class DataOptions:
     dry_fraction: float = 0.0  # share of training samples showing dry glass (input = clean, empty mask)
     veil: list[float] = field(default_factory=lambda: [0.03, 0.22])  # render: whole-frame veil range (synth.RainConfig)
     veil_spread: float = 0.0  # render: 0 = one veil strength per frame; > 0 = it follows the drops' local coverage (px)
+    veil_chance: float = 1.0  # render: the share of crops with a veil at all
     blur_sigma: list[float] = field(default_factory=lambda: [1.5, 6.0])  # render: defocus of out-of-focus drops, px (synth.RainConfig)
     mask_threshold: int = 30  # render: the attention target is |rain - clean|'s local mean > this inside drops (the paper: 30)
     workers: int = 0

@@ -3,13 +3,16 @@
 Wet glass also veils the whole frame (lower contrast, lifted blacks), and a large soft drop is a
 smooth local loss of contrast. Both are smooth affine changes of the image, and a gated output
 leaves every pixel its map calls dry as it is. This branch sees the frame at 1/`scale` of its
-size, predicts a gain and an offset per colour there, and the autoencoder applies them,
+size (each cell's mean colour, its contrast as a standard deviation per colour, and the map's
+coverage), predicts a gain and an offset per colour there, and the autoencoder applies them,
 upsampled, to the whole frame: y = x + gain * x + offset + gate * delta. Its head starts at
 zero, so a new branch changes nothing (docs/TRAINING.md, "A coarse branch for the veil").
 
 Both fields are scaled by the attention map's coverage around each cell (its mean over 3x3
 cells): a frame whose map sees no drops is left as it is. Without that, the branch learnt to
-darken clean frames, which it could not tell from veiled ones (runs 20, 22 and 23).
+darken clean frames, which it could not tell from veiled ones (runs 20, 22 and 23). A cell's
+contrast is its input because a mean alone cannot tell a veil, which flattens the picture under
+it, from a scene that is simply bright (run 26).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class CoarseAffine(nn.Module):
         # dilations 1, 2, 4, 1 and the head: a receptive field of 19 cells, 19 * scale pixels
         layers: list[nn.Module] = []
         for index, dilation in enumerate((1, 2, 4, 1)):
-            layers += [nn.Conv2d(4 if index == 0 else channels, channels, 3, 1, dilation, dilation=dilation), nn.ReLU()]
+            layers += [nn.Conv2d(7 if index == 0 else channels, channels, 3, 1, dilation, dilation=dilation), nn.ReLU()]
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(channels, 6, 3, 1, 1)
         nn.init.zeros_(self.head.weight)
@@ -37,9 +40,12 @@ class CoarseAffine(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`mask` is the map as a probability (0 dry .. 1 drop)."""
         # the frame is padded to a multiple of `scale` (ModelConfig checks), so pooling is exact
-        small = F.avg_pool2d(torch.cat((x, mask), 1), self.scale)
-        coverage = F.avg_pool2d(small[:, 3:], 3, stride=1, padding=1, count_include_pad=False)
-        gain, offset = (self.head(self.body(small)) * coverage).chunk(2, 1)
+        mean = F.avg_pool2d(x, self.scale)
+        # the floor keeps sqrt's gradient finite on a flat cell
+        contrast = (F.avg_pool2d(x * x, self.scale) - mean * mean).clamp(min=1e-6).sqrt()
+        cells = F.avg_pool2d(mask, self.scale)
+        coverage = F.avg_pool2d(cells, 3, stride=1, padding=1, count_include_pad=False)
+        gain, offset = (self.head(self.body(torch.cat((mean, contrast, cells), 1))) * coverage).chunk(2, 1)
         size = x.shape[-2:]
         return (
             F.interpolate(gain, size=size, mode="bilinear", align_corners=False),

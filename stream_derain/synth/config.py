@@ -34,6 +34,8 @@ class RainConfig:
     # follows their local coverage, blurred with a Gaussian of this sigma in px (a film of water
     # is thickest where the drops are)
     veil_spread: float = 0.0
+    # the share of frames that get a veil at all: lenses and panes are not always wet enough
+    veil_chance: float = 1.0
     mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
@@ -51,3 +53,5 @@ class RainConfig:
             raise DerainError("veil and haze must stay below 1")
         if self.veil_spread < 0:
             raise DerainError(f"veil spread must be 0 or more pixels, got {self.veil_spread}")
+        if not 0 <= self.veil_chance <= 1:
+            raise DerainError(f"veil chance must be in [0, 1], got {self.veil_chance}")

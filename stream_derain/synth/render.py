@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -53,7 +53,7 @@ def as_rng(seed: Seed) -> np.random.Generator:
 def sample_look(rng: np.random.Generator, config: RainConfig) -> Look:
     grey = rng.uniform(0.7, 0.97)
     tint = rng.uniform(-0.03, 0.03, 3)
-    return Look(
+    look = Look(
         blur_sigma=float(rng.uniform(*config.blur_sigma)),
         lens_blur=float(rng.uniform(*config.lens_blur)),
         haze=float(rng.uniform(*config.haze)),
@@ -61,6 +61,10 @@ def sample_look(rng: np.random.Generator, config: RainConfig) -> Look:
         veil=float(rng.uniform(*config.veil)),
         airlight=tuple(float(v) for v in np.clip(grey + tint, 0, 1)),
     )
+    # drawn last and only when asked for, so every other setting renders as it did before
+    if config.veil_chance < 1 and rng.random() >= config.veil_chance:
+        look = replace(look, veil=0.0)
+    return look
 
 
 def synthesize(clean: np.ndarray, seed: Seed, config: RainConfig = RainConfig()) -> RainySample:
