@@ -15,6 +15,7 @@ import torch
 
 from stream_derain import tiling
 from stream_derain.backends.torch_runner import TorchRunner
+from stream_derain.checkpoint import save_checkpoint
 from stream_derain.errors import DerainError
 from stream_derain.frames import tensor_to_frames
 from stream_derain.models import LITE, Generator
@@ -128,7 +129,16 @@ def test_cli_refuses_a_frame_that_cannot_fit_and_tiles_it_with_tile_auto(tmp_pat
     assert np.array_equal(cv2.imread(str(tmp_path / "out.png")), image)  # untrained lite: identity, tiles or not
 
 
-def test_cli_video_with_tile_auto_tiles_frames_that_cannot_fit(tmp_path: Path, run_cli, monkeypatch) -> None:
+@pytest.fixture(scope="module")
+def lite_preset(tmp_path_factory) -> Path:
+    """The lite preset without the shipped model's coarse branch, whose 144-pixel overlap would
+    need frames too large for a quick test."""
+    path = tmp_path_factory.mktemp("lite") / "lite.pt"
+    save_checkpoint(path, Generator(LITE).eval())
+    return path
+
+
+def test_cli_video_with_tile_auto_tiles_frames_that_cannot_fit(tmp_path: Path, run_cli, monkeypatch, lite_preset) -> None:
     from test_video_clips import make_clip
 
     from stream_derain.video import DecodedFrame, VideoReader
@@ -137,22 +147,22 @@ def test_cli_video_with_tile_auto_tiles_frames_that_cannot_fit(tmp_path: Path, r
     make_clip(source, frames=3, size=(200, 120))
     need = tiling.bytes_per_pixel(LITE, torch.float32) * 120 * 200
     monkeypatch.setattr(tiling, "memory_budget", lambda device: int(need * 0.9))
-    result = run_cli("video", source, tmp_path / "out.mp4", "--backend", "torch", "--batch", "1", "-q")
+    result = run_cli("video", source, tmp_path / "out.mp4", "--model", lite_preset, "--backend", "torch", "--batch", "1", "-q")
     assert result.code == 2 and "use --tile auto" in result.err and "Traceback" not in result.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
-    result = run_cli("video", source, tmp_path / "out.mp4", "--backend", "torch", "--batch", "1", "--tile", "auto", "--json")
+    result = run_cli("video", source, tmp_path / "out.mp4", "--model", lite_preset, "--backend", "torch", "--batch", "1", "--tile", "auto", "--json")
     assert result.code == 0, result.err
     assert "(tiles 136px)" in result.out  # the smallest tile lite takes: 64 pixels inside a 72-pixel overlap
     with VideoReader(tmp_path / "out.mp4") as reader:
         assert sum(isinstance(item, DecodedFrame) for item in reader) == 3
 
 
-def test_cli_live_refuses_a_frame_that_cannot_fit_and_tiles_it_with_tile_auto(tmp_path: Path, run_cli, monkeypatch) -> None:
+def test_cli_live_refuses_a_frame_that_cannot_fit_and_tiles_it_with_tile_auto(tmp_path: Path, run_cli, monkeypatch, lite_preset) -> None:
     need = tiling.bytes_per_pixel(LITE, torch.float32) * 120 * 200
     monkeypatch.setattr(tiling, "memory_budget", lambda device: int(need * 0.9))
     source = "lavfi:testsrc2=size=200x120:rate=25"
     record = tmp_path / "rec.mp4"
-    args = ("live", source, "--no-display", "--backend", "torch", "--max-frames", "2", "--record", record)
+    args = ("live", source, "--no-display", "--model", lite_preset, "--backend", "torch", "--max-frames", "2", "--record", record)
     result = run_cli(*args, "-q")
     assert result.code == 2 and "use --tile auto" in result.err and "Traceback" not in result.err
     assert list(tmp_path.iterdir()) == []  # no recording, not even a partial one
