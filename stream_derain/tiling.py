@@ -52,7 +52,7 @@ def overlap_for(config: ModelConfig) -> int:
     """About the model's receptive radius: the autoencoder's (its 1/4-scale dilated context
     dominates), or the coarse branch's (9 cells each side) where it is wider."""
     context = 4 * (config.ae_convs_before_dilation + sum(config.ae_dilations) + config.ae_convs_after_dilation + 2)
-    context = max(context, 9 * config.coarse_scale)
+    context = max(context, 9 * config.coarse_scale, 9 * config.fine_scale)
     step = alignment(config)
     return -(-context // step) * step
 

@@ -7,6 +7,7 @@ import torch
 from stream_derain.cost import count_macs, count_parameters
 from stream_derain.models import Discriminator, ModelConfig, build_generator
 from stream_derain.models.arn import ConvLSTM, fuse_lstm_gates
+from stream_derain.tiling import overlap_for
 
 
 def test_full_has_the_official_parameter_count():
@@ -161,6 +162,22 @@ def test_a_coarse_branch_tells_a_flat_cell_from_a_busy_one_of_the_same_mean():
 def test_a_coarse_scale_must_divide_the_padding_multiple():
     with pytest.raises(ValueError, match="coarse_scale"):
         dataclasses.replace(COARSE_LITE, pad_multiple=8)
+    with pytest.raises(ValueError, match="fine_scale"):
+        dataclasses.replace(COARSE_LITE, fine_scale=32)
+
+
+def test_a_fine_branch_adds_to_the_coarse_one_and_starts_as_identity():
+    both = dataclasses.replace(COARSE_LITE, fine_scale=8)
+    generator = build_generator(both).eval()
+    x = torch.rand(1, 3, 48, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(generator(x).output, x)
+    assert "fine_scale" not in COARSE_LITE.to_dict() and ModelConfig.from_dict(both.to_dict()) == both
+    assert overlap_for(both) == overlap_for(COARSE_LITE) == 144  # the wider branch sets the overlap
+    torch.nn.init.normal_(generator.autoencoder.fine.head.weight, std=0.1)
+    wet = torch.full((1, 1, 48, 64), 30.0)
+    with torch.no_grad():
+        assert (generator.autoencoder.restore(x, wet) - x).abs().amax() > 1e-3  # the fine branch alone moves it
 
 
 def test_fused_lstm_gates_compute_what_the_four_gate_convs_do():

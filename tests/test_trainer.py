@@ -165,6 +165,23 @@ def test_a_run_can_add_a_coarse_branch_to_trained_weights(tmp_path, untrained_pr
     assert not state["autoencoder.coarse.head.weight"].any()  # the new branch starts at zero
 
 
+def test_a_run_can_add_a_fine_branch_to_a_model_with_a_coarse_one(tmp_path, untrained_presets):
+    torch.manual_seed(8)
+    base = tiny_config(tmp_path / "base")
+    base.model.update(coarse_scale=4, coarse_channels=4)
+    trained = Generator(base.model_config())
+    torch.nn.init.normal_(trained.autoencoder.coarse.head.weight, std=0.1)  # a trained branch is kept
+    save_checkpoint(tmp_path / "trained.pt", trained, {})
+    config = tiny_config(tmp_path / "run", steps=1, val_every=0)
+    config.model.update(coarse_scale=4, fine_scale=2, coarse_channels=4)
+    config.run.init = str(tmp_path / "trained.pt")
+    config.optim.lr = 0.0
+    state = train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))["generator"].state_dict()
+    for name, tensor in trained.state_dict().items():
+        assert torch.equal(state[name], tensor)
+    assert not state["autoencoder.fine.head.weight"].any()
+
+
 def test_perceptual_loss_is_off_without_weights_and_says_so_once(tmp_path, capsys):
     config = tiny_config(tmp_path / "a", steps=2, val_every=0)
     config.optim.arn_pretrain = 0

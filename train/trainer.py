@@ -299,25 +299,25 @@ class RateColumn(ProgressColumn):
 def initial_weights(init: str, config: TrainConfig) -> dict[str, torch.Tensor]:
     """Trained weights of the recipe's own model, to start a fine-tune from.
 
-    The recipe may add a coarse branch to a model that has none: the branch starts at zero, so
-    the run starts from what the loaded model computes (a larger padding multiple changes only
-    how a frame's border is padded)."""
+    The recipe may add a coarse or fine branch to a model that lacks it: a new branch starts at
+    zero, so the run starts from what the loaded model computes (a larger padding multiple
+    changes only how a frame's border is padded)."""
     loaded = load_model(init)
     if not loaded.trained:
         raise DerainError(f"run.init {init!r}: no trained weights ship for that preset")
     wanted = config.model_config()
     have = loaded.generator.config
-    adds_branch = have.coarse_scale == 0 and wanted.coarse_scale > 0
+    added = {name: getattr(wanted, name) for name in ("coarse_scale", "fine_scale") if getattr(have, name) == 0 < getattr(wanted, name)}
+    adds_branch = bool(added)
     if adds_branch:
-        have = replace(have, coarse_scale=wanted.coarse_scale, coarse_channels=wanted.coarse_channels,
-                       pad_multiple=wanted.pad_multiple)
+        have = replace(have, **added, coarse_channels=wanted.coarse_channels, pad_multiple=wanted.pad_multiple)
     if have != wanted:
         raise DerainError(f"run.init {init!r} holds a {have.preset} model unlike the recipe's "
                           f"[model] ({wanted.preset}{'' if wanted.preset != have.preset else ' with other options'})")
     if not adds_branch:
         return loaded.generator.state_dict()
     generator = Generator(wanted)
-    generator.load_state_dict(loaded.generator.state_dict(), strict=False)  # all but the new branch
+    generator.load_state_dict(loaded.generator.state_dict(), strict=False)  # all but the new branches
     return generator.state_dict()
 
 

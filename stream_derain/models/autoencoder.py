@@ -57,6 +57,7 @@ class ContextualAutoencoder(nn.Module):
             nn.init.zeros_(self.output.weight)
             nn.init.zeros_(self.output.bias)
         self.coarse = CoarseAffine(config.coarse_scale, config.coarse_channels) if config.coarse_scale else None
+        self.fine = CoarseAffine(config.fine_scale, config.coarse_channels) if config.fine_scale else None
 
     def decode(self, x: torch.Tensor, mask: torch.Tensor, heads: bool) -> tuple:
         res1 = self.conv1(torch.cat((x, mask), 1))
@@ -70,11 +71,13 @@ class ContextualAutoencoder(nn.Module):
             y = x + torch.sigmoid(mask.detach()) * y
         elif self.residual:
             y = y + x
-        if self.coarse is not None:
-            # like the gate, the coarse branch reads the map (as a probability) but does not train it
+        branches = [branch for branch in (self.coarse, self.fine) if branch is not None]
+        if branches:
+            # like the gate, the branches read the map (as a probability) but do not train it
             seen = torch.sigmoid(mask.detach()) if self.gate else mask.detach().clamp(0, 1)
-            gain, offset = self.coarse(x, seen)
-            y = y + gain * x + offset
+            for branch in branches:
+                gain, offset = branch(x, seen)
+                y = y + gain * x + offset
         if not heads:
             return (y,)
         return self.outframe1(deep), self.outframe2(up), y

@@ -33,6 +33,9 @@ class ModelConfig:
     # everywhere, which the gate alone cannot (the veil of wet glass; models/coarse.py).
     coarse_scale: int = 0
     coarse_channels: int = 16
+    # With fine_scale > 0: a second such branch in finer cells, which mends the drops themselves
+    # while the coarser one lifts the veil (docs/TRAINING.md, run 27); their changes add up.
+    fine_scale: int = 0
     # data contract
     channel_order: str = "RGB"
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -42,8 +45,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.gate and not self.residual:
             raise ValueError("a gated output needs residual=True")
-        if self.coarse_scale < 0 or (self.coarse_scale and self.pad_multiple % self.coarse_scale):
-            raise ValueError("coarse_scale must divide pad_multiple, so the coarse grid fits the padded frame")
+        for name in ("coarse_scale", "fine_scale"):
+            scale = getattr(self, name)
+            if scale < 0 or (scale and self.pad_multiple % scale):
+                raise ValueError(f"{name} must divide pad_multiple, so the branch's grid fits the padded frame")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -67,7 +72,7 @@ class ModelConfig:
         return cls(**values)
 
 
-_ADDED_OFF = {"coarse_scale": 0, "coarse_channels": 16}
+_ADDED_OFF = {"coarse_scale": 0, "coarse_channels": 16, "fine_scale": 0}
 
 # The official DeRaindrop generator (Qian et al., CVPR 2018), layer for layer.
 FULL = ModelConfig(preset="full")
