@@ -11,8 +11,9 @@ zero, so a new branch changes nothing (docs/TRAINING.md, "A coarse branch for th
 Both fields are scaled by the attention map's coverage around each cell (its mean over 3x3
 cells): a frame whose map sees no drops is left as it is. Without that, the branch learnt to
 darken clean frames, which it could not tell from veiled ones (runs 20, 22 and 23). A cell's
-contrast is its input because a mean alone cannot tell a veil, which flattens the picture under
-it, from a scene that is simply bright (run 26).
+contrast is an input too, since a mean alone cannot tell a veil, which flattens the picture under
+it, from a bright scene; but what taught the branch to leave unveiled drops alone was training
+data with and without a veil (runs 26 and 28, docs/TRAINING.md).
 """
 
 from __future__ import annotations
