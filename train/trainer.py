@@ -307,7 +307,8 @@ def initial_weights(init: str, config: TrainConfig) -> dict[str, torch.Tensor]:
         raise DerainError(f"run.init {init!r}: no trained weights ship for that preset")
     wanted = config.model_config()
     have = loaded.generator.config
-    added = {name: getattr(wanted, name) for name in ("coarse_scale", "fine_scale") if getattr(have, name) == 0 < getattr(wanted, name)}
+    branches = ("coarse_scale", "fine_scale")
+    added = {name: getattr(wanted, name) for name in branches if getattr(have, name) == 0 < getattr(wanted, name)}
     adds_branch = bool(added)
     if adds_branch:
         have = replace(have, **added, coarse_channels=wanted.coarse_channels, pad_multiple=wanted.pad_multiple)
