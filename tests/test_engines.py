@@ -88,6 +88,8 @@ def test_parity_check_catches_a_wrong_graph(exported, tmp_path, monkeypatch) -> 
     generator, folder, _ = exported
     other = tiny_generator(seed=1)
     assert export.check_parity(other, "restore", onnx_path(folder, "restore", "fp32")) > 1e-2
+    # fp16 attend_step is judged by its chained masks: another model's graph must fail that too
+    assert export.check_parity(other, "attend_step", onnx_path(folder, "attend_step", "fp16"), "fp16") > 1e-2
 
     real_export = export.export_graph
     monkeypatch.setattr(export, "export_graph", lambda g, graph, path, precision="fp32": real_export(other, graph, path, precision))
