@@ -43,7 +43,7 @@ class LiveSummary:
     source: str
     stopped: str  # why the run ended: end of stream, max frames, duration, quit, interrupted...
     seconds: float
-    frames_in: int  # captured
+    frames_in: int  # captured for the run: frames_out + dropped
     frames_out: int  # derained and handed to the sinks
     dropped: int  # captured but replaced by a newer frame before inference could take them
     bad_frames: int  # undecodable, skipped

@@ -146,12 +146,15 @@ class LatestFrame:
     """A one-slot mailbox: `put` replaces an untaken frame (counting it dropped).
 
     With `lossless`, `put` waits for the slot to empty instead: a file played as fast as the
-    consumer goes, without losing frames.
+    consumer goes, without losing frames. `accepted` counts the frames put; a frame still
+    untaken at `close` is `discarded`, so accepted - discarded = taken + dropped, exactly.
     """
 
     def __init__(self, lossless: bool = False) -> None:
         self.lossless = lossless
+        self.accepted = 0
         self.dropped = 0
+        self.discarded = 0
         self._frame: LiveFrame | None = None
         self._closed = False
         self._changed = threading.Condition()
@@ -164,6 +167,7 @@ class LatestFrame:
                 return
             if self._frame is not None:
                 self.dropped += 1
+            self.accepted += 1
             self._frame = frame
             self._changed.notify_all()
 
@@ -182,6 +186,9 @@ class LatestFrame:
     def close(self) -> None:
         with self._changed:
             self._closed = True
+            if self._frame is not None:
+                self.discarded += 1
+                self._frame = None
             self._changed.notify_all()
 
 
@@ -212,7 +219,6 @@ class LiveSource:
         self.stall_timeout = stall_timeout
         self.log = log or (lambda message: None)
         self.slot = LatestFrame(lossless=spec.kind == "file" and not realtime)
-        self.frames_in = 0
         self.bad_frames = 0
         self.reconnects = 0
         self.ended: str | None = None  # why capture stopped, once it has
@@ -223,6 +229,11 @@ class LiveSource:
         self._show_times = ShowTimes()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._capture, name="derain-live-capture", daemon=True)
+
+    @property
+    def frames_in(self) -> int:
+        """Frames captured for the run: after close, exactly those derained plus those dropped."""
+        return self.slot.accepted - self.slot.discarded
 
     @property
     def dropped(self) -> int:
@@ -286,10 +297,9 @@ class LiveSource:
 
     def _deliver(self, image: np.ndarray, pts: float | None) -> None:
         now = time.monotonic()
-        frame = LiveFrame(image, now, self._show_times(pts, now, self._epoch), self.frames_in, self._epoch)
+        frame = LiveFrame(image, now, self._show_times(pts, now, self._epoch), self.slot.accepted, self._epoch)
         with self._rate_lock:
             self._rate_in.tick(now)
-        self.frames_in += 1
         self.slot.put(frame)
 
     def _paced(self, frames: Iterator[tuple[np.ndarray, float | None]]) -> Iterator[tuple[np.ndarray, float | None]]:
