@@ -16,7 +16,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
@@ -24,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scr
 from stream_derain import Derainer  # noqa: E402
 from stream_derain.evaluate import find_pairs, read_rgb8  # noqa: E402
 from stream_derain.metrics import luma, psnr_y  # noqa: E402
-from stream_derain.synth.mask import channel_max  # noqa: E402
-from stream_derain.synth.render import MASK_WINDOW  # noqa: E402
+from stream_derain.synth.mask import local_difference  # noqa: E402
 
 DRY_MAP = 0.2
 
@@ -43,8 +41,7 @@ def main() -> None:
         result = derainer.derain(rain)
         y_rain, y_clean, y_out = (luma(image) for image in (rain, clean, result.image))
         height, width = y_rain.shape  # luma crops to a multiple of 4, as the protocol does
-        difference = channel_max(cv2.absdiff(rain, clean)).astype(np.float32)
-        drops = (cv2.blur(difference, (MASK_WINDOW, MASK_WINDOW)) > args.threshold)[:height, :width]
+        drops = (local_difference(rain, clean) > args.threshold)[:height, :width]
         dry = result.mask[:height, :width] < DRY_MAP
         change = (y_out - y_rain)[dry] if dry.any() else np.full(1, np.nan)
         print(

@@ -5,6 +5,11 @@ and its derained output against the clean one, to see what the model adds over t
 
     derain video samples/sample_rain.mp4 out.mp4
     python scripts/score_clip.py samples/sample_clean.mp4 samples/sample_rain.mp4 out.mp4
+
+With `--drops RAINY_CLIP`, each clip is also scored inside and away from the drops (where the
+5x5 local mean of |rain - clean| is above 30, as scripts/pair_breakdown.py): the Y mean squared
+error in each, and the mean Y shift against clean away from them (a veil lifts it; a model that
+overshoots the veil pushes it below zero).
 """
 
 from __future__ import annotations
@@ -19,34 +24,54 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
-from stream_derain.metrics import score  # noqa: E402
+from stream_derain.metrics import luma, score  # noqa: E402
+from stream_derain.synth.mask import PAPER_THRESHOLD, local_difference  # noqa: E402
 
 
-def score_clip(clip: Path, clean: Path) -> tuple[float, float, int]:
-    """Mean Y-PSNR and SSIM of `clip`'s frames against `clean`'s, decoded side by side."""
-    psnrs, ssims = [], []
-    with av.open(str(clip)) as rainy, av.open(str(clean)) as truth:
-        frames = zip_longest(rainy.decode(video=0), truth.decode(video=0))
-        for frame, target in frames:
-            if frame is None or target is None:
-                sys.exit(f"{clip} and {clean} differ in frame count")
-            scores = score(frame.to_ndarray(format="rgb24"), target.to_ndarray(format="rgb24"))
-            psnrs.append(scores.psnr)
-            ssims.append(scores.ssim)
-    return float(np.mean(psnrs)), float(np.mean(ssims)), len(psnrs)
+def _frames(path: Path):
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+
+
+def score_clip(clip: Path, clean: Path, rainy: Path | None = None) -> dict[str, float]:
+    """Mean Y-PSNR and SSIM of `clip`'s frames against `clean`'s, decoded side by side; with
+    `rainy`, also the breakdown inside and away from its drops."""
+    rows: list[dict[str, float]] = []
+    rain_frames = _frames(rainy) if rainy else None
+    for frame, target in zip_longest(_frames(clip), _frames(clean)):
+        if frame is None or target is None:
+            raise ValueError(f"{clip} and {clean} differ in frame count")
+        scores = score(frame, target)
+        row = {"psnr": scores.psnr, "ssim": scores.ssim}
+        if rain_frames is not None:
+            drops = local_difference(next(rain_frames), target) > PAPER_THRESHOLD
+            drops = drops[: drops.shape[0] // 4 * 4, : drops.shape[1] // 4 * 4]  # as luma crops
+            error = luma(frame) - luma(target)
+            row.update(mse_drops=float(np.mean(error[drops] ** 2)), mse_away=float(np.mean(error[~drops] ** 2)),
+                       shift_away=float(error[~drops].mean()))
+        rows.append(row)
+    summary = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+    summary["frames"] = len(rows)
+    return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clean", type=Path)
     parser.add_argument("clips", nargs="+", type=Path)
+    parser.add_argument("--drops", type=Path, help="the rainy clip, to score inside and away from its drops")
     args = parser.parse_args()
     for path in args.clips:
         try:
-            psnr, ssim, count = score_clip(path, args.clean)
-        except (av.error.FFmpegError, ValueError) as error:
+            result = score_clip(path, args.clean, args.drops)
+        except (av.error.FFmpegError, ValueError, StopIteration) as error:
             sys.exit(f"{path}: {error}")
-        print(f"{str(path):50} {psnr:6.2f} dB  SSIM {ssim:.3f}  ({count} frames)")
+        line = f"{str(path):50} {result['psnr']:6.2f} dB  SSIM {result['ssim']:.3f}  ({result['frames']} frames)"
+        if args.drops:
+            line += (f"  MSE in drops {result['mse_drops']:.0f}, away {result['mse_away']:.0f}; "
+                     f"shift away {result['shift_away']:+.1f}")
+        print(line)
 
 
 if __name__ == "__main__":

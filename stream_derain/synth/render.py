@@ -9,7 +9,7 @@ import numpy as np
 
 from .config import RainConfig
 from .drops import Drops, sample_drops
-from .mask import channel_max
+from .mask import channel_max, local_difference
 from .raster import DropMaps, rasterize
 
 Seed = int | np.random.Generator
@@ -18,9 +18,6 @@ Seed = int | np.random.Generator
 # of it, and it reaches its full strength where drops cover this share of the frame. Tied to the
 # drops, it can be told from a scene that is simply flat (hazy air, a dull day, a soft camera).
 FULL_VEIL_COVERAGE = 0.3
-
-MASK_WINDOW = 5  # px: the attention target thresholds the local mean of |rain - clean|
-
 
 @dataclass(frozen=True)
 class Look:
@@ -101,11 +98,8 @@ def render_drops(
         image = image * (1 - veil) + veil * np.asarray(look.airlight, np.float32)
     rain = _to_uint8(image)
     # The paper's threshold, measured before the veil so a hazy frame does not light it up, on
-    # the difference's 5x5 local mean: a drop over fine texture is one solid region to find, not
-    # speckle that depends on which pixels of the texture the drop's view happens to match.
-    # Never set where the rainy pixel equals the clean one.
-    difference = cv2.blur(channel_max(cv2.absdiff(with_drops, clean)).astype(np.float32), (MASK_WINDOW, MASK_WINDOW))
-    mask = (difference > mask_threshold) & (soft > 0.05) & (channel_max(cv2.absdiff(rain, clean)) > 0)
+    # never set where the rainy pixel equals the clean one
+    mask = (local_difference(with_drops, clean) > mask_threshold) & (soft > 0.05) & (channel_max(cv2.absdiff(rain, clean)) > 0)
     return RainySample(rain=rain, clean=clean, soft_mask=soft, mask=mask)
 
 
