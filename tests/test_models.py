@@ -7,6 +7,7 @@ import torch
 from stream_derain.cost import count_macs, count_parameters
 from stream_derain.models import Discriminator, ModelConfig, build_generator
 from stream_derain.models.arn import ConvLSTM, fuse_lstm_gates
+from stream_derain.models.coarse import cell_stats
 from stream_derain.tiling import overlap_for
 
 
@@ -178,6 +179,30 @@ def test_a_fine_branch_adds_to_the_coarse_one_and_starts_as_identity():
     wet = torch.full((1, 1, 48, 64), 30.0)
     with torch.no_grad():
         assert (generator.autoencoder.restore(x, wet) - x).abs().amax() > 1e-3  # the fine branch alone moves it
+
+
+def test_two_branches_share_their_pooling_and_give_what_each_computes_alone():
+    torch.manual_seed(5)
+    autoencoder = build_generator(dataclasses.replace(COARSE_LITE, fine_scale=8)).autoencoder.eval()
+    for branch in (autoencoder.coarse, autoencoder.fine):
+        torch.nn.init.normal_(branch.head.weight, std=0.1)
+        torch.nn.init.normal_(branch.head.bias, std=0.1)
+    x = torch.rand(2, 3, 64, 96)
+    logits = torch.randn(2, 1, 64, 96) * 4
+    with torch.no_grad():
+        seen = torch.sigmoid(logits)
+        fine = cell_stats(x, seen, 8)
+        shared = cell_stats(x, seen, 16, fine)
+        for own, pooled in zip(cell_stats(x, seen, 16), shared):
+            torch.testing.assert_close(own, pooled)
+        branches = autoencoder.coarse, autoencoder.fine
+        autoencoder.coarse = autoencoder.fine = None
+        alone = autoencoder.restore(x, logits)  # the gated residual alone
+        autoencoder.coarse, autoencoder.fine = branches
+        for branch in branches:  # each pooling the frame itself, added one by one
+            gain, offset = branch(x, seen)
+            alone = alone + gain * x + offset
+        torch.testing.assert_close(autoencoder.restore(x, logits), alone, atol=1e-6, rtol=1e-5)
 
 
 def test_fused_lstm_gates_compute_what_the_four_gate_convs_do():

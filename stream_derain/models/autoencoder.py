@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .coarse import CoarseAffine
+from .coarse import CoarseAffine, cell_stats
 from .config import ModelConfig
 
 
@@ -71,13 +71,19 @@ class ContextualAutoencoder(nn.Module):
             y = x + torch.sigmoid(mask.detach()) * y
         elif self.residual:
             y = y + x
-        branches = [branch for branch in (self.coarse, self.fine) if branch is not None]
+        # finest cells first: a coarser branch pools the finer one's cells, not the frame again
+        branches = sorted((branch for branch in (self.coarse, self.fine) if branch is not None), key=lambda branch: branch.scale)
         if branches:
             # like the gate, the branches read the map (as a probability) but do not train it
             seen = torch.sigmoid(mask.detach()) if self.gate else mask.detach().clamp(0, 1)
+            cells = None
+            fields = []
             for branch in branches:
-                gain, offset = branch(x, seen)
-                y = y + gain * x + offset
+                cells = cell_stats(x, seen, branch.scale, cells)
+                fields.append(branch(x, seen, cells))
+            # the branches' gains and offsets add up first, so the frame is touched once
+            gains, offsets = zip(*fields)
+            y = y + sum(gains[1:], gains[0]) * x + sum(offsets[1:], offsets[0])
         if not heads:
             return (y,)
         return self.outframe1(deep), self.outframe2(up), y

@@ -18,9 +18,30 @@ data with and without a veil (runs 26 and 28, docs/TRAINING.md).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class CellStats(NamedTuple):
+    """Per-cell means, at one cell size, of the frame, of its square and of the map."""
+
+    scale: int
+    mean: torch.Tensor
+    square: torch.Tensor
+    mask: torch.Tensor
+
+
+def cell_stats(x: torch.Tensor, mask: torch.Tensor, scale: int, finer: CellStats | None = None) -> CellStats:
+    """The means over cells of `scale` px; from `finer`'s cells where they tile these, which
+    gives the same means without another pass over the full frame."""
+    # the frame is padded to a multiple of `scale` (ModelConfig checks), so pooling is exact
+    if finer is not None and scale % finer.scale == 0:
+        k = scale // finer.scale
+        return CellStats(scale, F.avg_pool2d(finer.mean, k), F.avg_pool2d(finer.square, k), F.avg_pool2d(finer.mask, k))
+    return CellStats(scale, F.avg_pool2d(x, scale), F.avg_pool2d(x * x, scale), F.avg_pool2d(mask, scale))
 
 
 class CoarseAffine(nn.Module):
@@ -38,15 +59,18 @@ class CoarseAffine(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`mask` is the map as a probability (0 dry .. 1 drop)."""
-        # the frame is padded to a multiple of `scale` (ModelConfig checks), so pooling is exact
-        mean = F.avg_pool2d(x, self.scale)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, cells: CellStats | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`mask` is the map as a probability (0 dry .. 1 drop); `cells`, its and `x`'s
+        `cell_stats` at this branch's scale, when the caller has them."""
+        if cells is None:
+            cells = cell_stats(x, mask, self.scale)
         # the floor keeps sqrt's gradient finite on a flat cell
-        contrast = (F.avg_pool2d(x * x, self.scale) - mean * mean).clamp(min=1e-6).sqrt()
-        cells = F.avg_pool2d(mask, self.scale)
-        coverage = F.avg_pool2d(cells, 3, stride=1, padding=1, count_include_pad=False)
-        gain, offset = (self.head(self.body(torch.cat((mean, contrast, cells), 1))) * coverage).chunk(2, 1)
+        contrast = (cells.square - cells.mean * cells.mean).clamp(min=1e-6).sqrt()
+        coverage = F.avg_pool2d(cells.mask, 3, stride=1, padding=1, count_include_pad=False)
+        features = torch.cat((cells.mean, contrast, cells.mask), 1)
+        gain, offset = (self.head(self.body(features)) * coverage).chunk(2, 1)
         size = x.shape[-2:]
         return (
             F.interpolate(gain, size=size, mode="bilinear", align_corners=False),
