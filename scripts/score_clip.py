@@ -45,12 +45,17 @@ def score_clip(clip: Path, clean: Path, rainy: Path | None = None) -> dict[str, 
         scores = score(frame, target)
         row = {"psnr": scores.psnr, "ssim": scores.ssim}
         if rain_frames is not None:
-            drops = local_difference(next(rain_frames), target) > PAPER_THRESHOLD
+            rain = next(rain_frames, None)
+            if rain is None:
+                raise ValueError(f"{rainy} has fewer frames than {clean}")
+            drops = local_difference(rain, target) > PAPER_THRESHOLD
             drops = drops[: drops.shape[0] // 4 * 4, : drops.shape[1] // 4 * 4]  # as luma crops
             error = luma(frame) - luma(target)
             row.update(mse_drops=float(np.mean(error[drops] ** 2)), mse_away=float(np.mean(error[~drops] ** 2)),
                        shift_away=float(error[~drops].mean()))
         rows.append(row)
+    if not rows:
+        raise ValueError(f"{clip} has no video frames")
     summary = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
     summary["frames"] = len(rows)
     return summary
@@ -65,7 +70,7 @@ def main() -> None:
     for path in args.clips:
         try:
             result = score_clip(path, args.clean, args.drops)
-        except (av.error.FFmpegError, ValueError, StopIteration) as error:
+        except (av.error.FFmpegError, ValueError) as error:
             sys.exit(f"{path}: {error}")
         line = f"{str(path):50} {result['psnr']:6.2f} dB  SSIM {result['ssim']:.3f}  ({result['frames']} frames)"
         if args.drops:
