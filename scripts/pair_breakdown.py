@@ -5,7 +5,8 @@ The drops are where the rainy and clean photos differ: the 5x5 local mean of the
 default). On real pairs that region also holds the glass's misalignment, so read it as
 "where the glass changed the picture". Also printed: how much the model changes the pixels
 its own attention map calls dry (map < 0.2), the leak of a gated residual: its mean absolute
-change and its mean signed change (negative: the model darkens what it should leave alone).
+change and its mean signed change (negative: the model darkens what it should leave alone), and,
+for a model with gain-and-offset branches, the part of that signed change the branches make.
 
     python scripts/pair_breakdown.py ../shared/real-raindrop/pairs [--model lite]
 """
@@ -17,15 +18,34 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
 from stream_derain import Derainer  # noqa: E402
+from stream_derain.frames import crop_to, frames_to_tensor, pad_to_multiple, tensor_to_frames  # noqa: E402
+from stream_derain.models import Generator  # noqa: E402
 from stream_derain.evaluate import find_pairs, read_rgb8  # noqa: E402
 from stream_derain.metrics import luma, psnr_y  # noqa: E402
 from stream_derain.synth.mask import local_difference  # noqa: E402
 
 DRY_MAP = 0.2
+
+
+@torch.inference_mode()
+def without_branches(generator: Generator, rain: np.ndarray) -> np.ndarray | None:
+    """The output with the gain-and-offset branches switched off (None if it has none)."""
+    autoencoder = generator.autoencoder
+    branches = autoencoder.coarse, autoencoder.fine
+    if branches == (None, None):
+        return None
+    x, size = pad_to_multiple(frames_to_tensor(rain), generator.config.pad_multiple)
+    mask = generator.attend(x)[-1]
+    autoencoder.coarse = autoencoder.fine = None
+    try:
+        return tensor_to_frames(crop_to(autoencoder.restore(x, mask), size))[0]
+    finally:
+        autoencoder.coarse, autoencoder.fine = branches
 
 
 def main() -> None:
@@ -35,7 +55,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=30)
     args = parser.parse_args()
     derainer = Derainer(model=args.model, device="cpu", backend="torch")
-    print(f"{'pair':8} {'drops':>6} {'in: input':>10} {'model':>6} {'out: input':>11} {'model':>6} {'leak':>6} {'shift':>6}")
+    print(f"{'pair':8} {'drops':>6} {'in: input':>10} {'model':>6} {'out: input':>11} {'model':>6} {'leak':>6} {'shift':>6} {'of it, branches':>16}")
     for pair in find_pairs(args.pairs):
         rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
         result = derainer.derain(rain)
@@ -44,10 +64,12 @@ def main() -> None:
         drops = (local_difference(rain, clean) > args.threshold)[:height, :width]
         dry = result.mask[:height, :width] < DRY_MAP
         change = (y_out - y_rain)[dry] if dry.any() else np.full(1, np.nan)
+        gated = without_branches(derainer.model.generator, rain)
+        branches = (y_out - luma(gated))[dry].mean() if gated is not None and dry.any() else np.nan
         print(
             f"{pair.name:8} {drops.mean():6.2f} {psnr_y(y_rain[drops], y_clean[drops]):10.2f} "
             f"{psnr_y(y_out[drops], y_clean[drops]):6.2f} {psnr_y(y_rain[~drops], y_clean[~drops]):11.2f} "
-            f"{psnr_y(y_out[~drops], y_clean[~drops]):6.2f} {np.abs(change).mean():6.2f} {change.mean():+6.2f}"
+            f"{psnr_y(y_out[~drops], y_clean[~drops]):6.2f} {np.abs(change).mean():6.2f} {change.mean():+6.2f} {branches:+16.2f}"
         )
 
 
