@@ -14,21 +14,21 @@ step() { "$@" || { echo "FAILED ($?): $*"; status=1; }; }
 
 # Every set holds 64 pairs since run 31 (docs/TRAINING.md, "A larger judging set"); the first 16
 # are the sets reported before it.
-PAIRS="--set data.val_pairs=64"
-VEIL="--set data.veil=[0.03,0.22]"
+PAIRS=(--set data.val_pairs=64)
+VEIL=(--set 'data.veil=[0.03,0.22]')  # quoted: unquoted brackets are a glob
 echo "### held-out rendered pairs, half veiled (ship rule: against the shipped model)"
-step python scripts/val_score.py --recipe train/recipes/lite.toml $PAIRS $VEIL --set data.veil_spread=32 --set data.veil_chance=0.5 lite "$MODEL"
+step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" "${VEIL[@]}" --set data.veil_spread=32 --set data.veil_chance=0.5 lite "$MODEL"
 echo "### held-out rendered pairs, lite.toml's set (ship rule: against stage 1)"
-step python scripts/val_score.py --recipe train/recipes/lite.toml $PAIRS lite "$MODEL"
+step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" lite "$MODEL"
 echo "### held-out rendered pairs, lite-stage2.toml's set (ship rule: against stage 1)"
-step python scripts/val_score.py --recipe train/recipes/lite-stage2.toml $PAIRS lite "$MODEL"
+step python scripts/val_score.py --recipe train/recipes/lite-stage2.toml "${PAIRS[@]}" lite "$MODEL"
 echo "### held-out rendered pairs, lite.toml's sources with soft drops, defocus 9..16 (ship rule: against stage 1)"
 # Threshold 10 pins the set as it was defined: the threshold decides which crops are drawn again.
-step python scripts/val_score.py --recipe train/recipes/lite.toml $PAIRS --set 'data.blur_sigma=[9,16]' --set data.mask_threshold=10 lite "$MODEL"
+step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" --set 'data.blur_sigma=[9,16]' --set data.mask_threshold=10 lite "$MODEL"
 echo "### held-out rendered pairs, all veiled, the veil following the drops (watched)"
-step python scripts/val_score.py --recipe train/recipes/lite.toml $PAIRS $VEIL --set data.veil_spread=32 lite "$MODEL"
+step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" "${VEIL[@]}" --set data.veil_spread=32 lite "$MODEL"
 echo "### held-out rendered pairs, a whole-frame veil (watched)"
-step python scripts/val_score.py --recipe train/recipes/lite.toml $PAIRS $VEIL lite "$MODEL"
+step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" "${VEIL[@]}" lite "$MODEL"
 echo "### attention map on lite.toml's set"
 step python scripts/attention_check.py "$MODEL" --recipe train/recipes/lite.toml
 
