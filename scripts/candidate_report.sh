@@ -16,8 +16,10 @@ step() { "$@" || { echo "FAILED ($?): $*"; status=1; }; }
 # are the sets reported before it.
 PAIRS=(--set data.val_pairs=64)
 VEIL=(--set 'data.veil=[0.03,0.22]')  # quoted: unquoted brackets are a glob
-echo "### held-out rendered pairs, half veiled (ship rule: against the shipped model)"
+echo "### held-out rendered pairs, half veiled (ship rule to run 35: against the shipped model)"
 step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" "${VEIL[@]}" --set data.veil_spread=32 --set data.veil_chance=0.5 lite "$MODEL"
+echo "### held-out rendered pairs, half under a dim film between the drops (ship rule from run 36: against the shipped model)"
+step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" "${VEIL[@]}" --set data.veil_spread=32 --set data.veil_chance=0.5 --set 'data.veil_level=[0,0.4]' lite "$MODEL"
 echo "### held-out rendered pairs, lite.toml's set (ship rule: against stage 1)"
 step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" lite "$MODEL"
 echo "### held-out rendered pairs, lite-stage2.toml's set (ship rule: against stage 1)"

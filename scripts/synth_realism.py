@@ -58,6 +58,9 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
     outside = ~cv2.dilate(mask, np.ones((15, 15), np.uint8)).astype(bool)
     c_rain, c_clean = local_contrast(y_rain), local_contrast(y_clean)
     s_rain, s_clean = sharpness(y_rain), sharpness(y_clean)
+    # the pane away from drops, as a line: rain = gain * clean + offset (a veil toward grey g has
+    # gain 1 - v and lifts pixels darker than g, lowers brighter ones)
+    pane_gain, _ = np.polyfit(y_clean[outside], y_rain[outside], 1)
     return {
         "psnr": y_psnr(rain, clean),
         "coverage": float(inside.mean()),
@@ -68,6 +71,8 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
         "contrast_out": float(c_rain[outside].mean() / max(c_clean[outside].mean(), 1e-6)),
         "sharpness_in": float(s_rain[inside].mean() / max(s_clean[inside].mean(), 1e-6)) if inside.any() else 1.0,
         "brightening_in": float((y_rain - y_clean)[inside].mean()) if inside.any() else 0.0,
+        "pane_gain_out": float(pane_gain),
+        "shift_out": float((y_rain - y_clean)[outside].mean()),
     }
 
 
@@ -101,13 +106,16 @@ def main() -> int:
     parser.add_argument("--figure-pairs", default="1,3", help="which real pairs the figure shows")
     parser.add_argument("--blur-sigma", default=",".join(map(str, RainConfig().blur_sigma)),
                         help="LOW,HIGH: defocus of the out-of-focus drops (a recipe's data.blur_sigma)")
+    parser.add_argument("--veil-level", default=None,
+                        help="LOW,HIGH: the grey the veil fades toward (a recipe's data.veil_level); default: the airlight")
     args = parser.parse_args()
     pairs = args.real / "pairs"
     if not pairs.is_dir():
         print(f"skipped: {pairs} is absent (real photos are not part of the repo)")
         return 0
     try:
-        config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"))
+        level = None if args.veil_level is None else parse_range(args.veil_level, "veil-level")
+        config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil_level=level)
     except DerainError as error:
         parser.error(str(error))
     real_rows, rendered_rows, figure_rows = [], [], []

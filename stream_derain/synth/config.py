@@ -36,6 +36,10 @@ class RainConfig:
     veil_spread: float = 0.0
     # the share of frames that get a veil at all: lenses and panes are not always wet enough
     veil_chance: float = 1.0
+    # the grey (0..1) the veil fades toward; None: the drops' own airlight, a bright grey, which
+    # lifts nearly every pixel. Real panes lower the pixels away from their drops (docs/SYNTH.md,
+    # "The pane away from drops"): their veil fades toward a darker grey.
+    veil_level: Range | None = None
     mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
@@ -55,3 +59,5 @@ class RainConfig:
             raise DerainError(f"veil spread must be 0 or more pixels, got {self.veil_spread}")
         if not 0 <= self.veil_chance <= 1:
             raise DerainError(f"veil chance must be in [0, 1], got {self.veil_chance}")
+        if self.veil_level is not None and not 0 <= self.veil_level[0] <= self.veil_level[1] <= 1:
+            raise DerainError(f"veil level must be 0 <= low <= high <= 1, got {self.veil_level}")

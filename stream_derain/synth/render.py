@@ -29,6 +29,7 @@ class Look:
     rim: float  # darkening at the rim, where light is bent out of the camera's view
     veil: float
     airlight: tuple[float, float, float]
+    veil_level: float | None = None  # the grey the veil fades toward; None: `airlight`
 
 
 @dataclass
@@ -61,6 +62,8 @@ def sample_look(rng: np.random.Generator, config: RainConfig) -> Look:
     # drawn last and only when asked for, so every other setting renders as it did before
     if config.veil_chance < 1 and rng.random() >= config.veil_chance:
         look = replace(look, veil=0.0)
+    if config.veil_level is not None:
+        look = replace(look, veil_level=float(rng.uniform(*config.veil_level)))
     return look
 
 
@@ -95,7 +98,12 @@ def render_drops(
     else:
         veil = look.veil * min(1.0, float(soft.mean()) / FULL_VEIL_COVERAGE)
     if np.any(veil > 0):
-        image = image * (1 - veil) + veil * np.asarray(look.airlight, np.float32)
+        if look.veil_level is None:
+            level = look.airlight
+        else:  # a dim film between the drops: the drops keep their own bright haze
+            level = (look.veil_level,) * 3
+            veil = veil * (1 - soft[..., None])
+        image = image * (1 - veil) + veil * np.asarray(level, np.float32)
     rain = _to_uint8(image)
     # The paper's threshold, measured before the veil so a hazy frame does not light it up, on
     # never set where the rainy pixel equals the clean one
