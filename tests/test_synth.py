@@ -132,6 +132,24 @@ def test_veil_chance_leaves_some_frames_unveiled_and_the_rest_as_before() -> Non
         RainConfig(veil_chance=1.5)
 
 
+def test_a_dim_veil_lowers_the_glass_between_drops_and_leaves_the_drops_alone() -> None:
+    bright = np.full((96, 128, 3), 200, np.uint8)
+    config = RainConfig(density=(0.3, 0.3), radius=(3.0, 8.0), focus_mix=0.0, veil=(0.2, 0.2))
+    airlight = synthesize(bright, 5, config)
+    dim = synthesize(bright, 5, replace(config, veil_level=(0.2, 0.2)))
+    unveiled = synthesize(bright, 5, replace(config, veil=(0.0, 0.0)))
+    dry = unveiled.soft_mask == 0
+    # the same drops; the bright airlight (0.7..0.97 of 255) barely moves a frame at 200, the
+    # dim film lowers it toward 51
+    assert np.array_equal(dim.soft_mask, unveiled.soft_mask)
+    assert float(dim.rain[dry].mean()) < float(airlight.rain[dry].mean()) - 10
+    assert float(dim.rain[dry].mean()) < 200 - 10
+    inside = unveiled.soft_mask > 0.99
+    assert np.abs(dim.rain[inside].astype(int) - unveiled.rain[inside]).max() <= 1
+    with pytest.raises(DerainError, match="veil level"):
+        RainConfig(veil_level=(0.5, 0.2))
+
+
 def test_paper_mask_threshold_is_30_of_255_max_over_channels() -> None:
     clean = np.zeros((1, 3, 3), np.uint8)
     rain = clean.copy()

@@ -256,10 +256,12 @@ def test_dry_fraction_must_be_a_share():
 def test_render_options_reach_the_renderer():
     from train.trainer import build_datasets
 
-    config = config_from_dict({"data": {"veil": [0.0, 0.05], "blur_sigma": [2.0, 9.0], "mask_threshold": 10, "tone_jitter": True}})
+    config = config_from_dict({"data": {"veil": [0.0, 0.05], "veil_level": [0.0, 0.4], "blur_sigma": [2.0, 9.0],
+                                        "mask_threshold": 10, "tone_jitter": True}})
     train_set, val_set, _ = build_datasets(config.data, seed=0)
     for dataset in (train_set, val_set):
         assert dataset.config.veil == (0.0, 0.05) and dataset.config.blur_sigma == (2.0, 9.0)
+        assert dataset.config.veil_level == (0.0, 0.4)
         assert dataset.config.mask_threshold == 10 and dataset.tone_jitter
     with pytest.raises(DerainError, match="veil"):
         build_datasets(config_from_dict({"data": {"veil": [0.5, 0.1]}}).data, seed=0)
@@ -267,6 +269,9 @@ def test_render_options_reach_the_renderer():
         build_datasets(config_from_dict({"data": {"blur_sigma": [6.0, 2.0]}}).data, seed=0)
     with pytest.raises(DerainError, match="blur_sigma needs two numbers"):
         config_from_dict({"data": {"blur_sigma": [3.0]}})
+    with pytest.raises(DerainError, match="veil_level needs two numbers"):
+        config_from_dict({"data": {"veil_level": [0.3]}})
+    assert build_datasets(config_from_dict({}).data, seed=0)[0].config.veil_level is None
 
 
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "train" / "recipes").glob("*.toml")), ids=lambda p: p.stem)
