@@ -142,6 +142,7 @@ def synth_command(
     veil: Optional[str] = typer.Option(None, help="Whole-frame haze from the wet glass: a value or LOW,HIGH."),
     veil_spread: Optional[float] = typer.Option(None, help="0: one veil strength per frame; more: the veil follows the drops' local coverage (Gaussian sigma, px)."),
     veil_chance: Optional[float] = typer.Option(None, help="The share of images (or clips) that get a veil at all, 0 to 1."),
+    veil_level: Optional[str] = typer.Option(None, help="The grey the veil fades toward, 0 to 1 (a value or LOW,HIGH): a dim film between the drops. Default: their bright airlight."),
     seed: int = typer.Option(0, help="The same seed gives the same drops, bit for bit."),
     count: int = typer.Option(1, help="Rainy versions of each image."),
     frames: int = typer.Option(0, help="With images: make a clip of this many frames, the camera moving."),
@@ -166,6 +167,7 @@ def synth_command(
         "veil": veil and parse_range(veil, "veil"),
         "veil_spread": veil_spread,
         "veil_chance": veil_chance,
+        "veil_level": veil_level and parse_range(veil_level, "veil-level"),
     }
     config = RainConfig(**{key: value for key, value in overrides.items() if value is not None})
     with warnings.catch_warnings():

@@ -307,6 +307,11 @@ def test_cli_synth_and_sources(tmp_path: Path) -> None:
     assert replaced.exit_code == 0, replaced.output
     bad = runner.invoke(app, ["synth", str(image), str(tmp_path / "o2"), "--density", "lots"])
     assert isinstance(bad.exception, DerainError)
+    for name, extra in (("bright", []), ("dim", ["--veil-level", "0.1"])):
+        made = runner.invoke(app, ["synth", str(image), str(tmp_path / name), "--veil", "0.2", *extra])
+        assert made.exit_code == 0, made.output
+    bright, dim = (cv2.imread(str(tmp_path / name / "data" / "0_rain.png")) for name in ("bright", "dim"))
+    assert dim.mean() < bright.mean() - 5
     listed = runner.invoke(app, ["sources"])
     assert listed.exit_code == 0 and "skimage-astronaut" in listed.output
 
