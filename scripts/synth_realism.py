@@ -108,6 +108,8 @@ def main() -> int:
                         help="LOW,HIGH: defocus of the out-of-focus drops (a recipe's data.blur_sigma)")
     parser.add_argument("--veil-level", default=None,
                         help="LOW,HIGH: the grey the veil fades toward (a recipe's data.veil_level); default: the airlight")
+    parser.add_argument("--haze", default=",".join(map(str, RainConfig().haze)),
+                        help="LOW,HIGH: how far a drop's view fades toward its bright airlight")
     args = parser.parse_args()
     pairs = args.real / "pairs"
     if not pairs.is_dir():
@@ -115,7 +117,8 @@ def main() -> int:
         return 0
     try:
         level = None if args.veil_level is None else parse_range(args.veil_level, "veil-level")
-        config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil_level=level)
+        config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil_level=level,
+                            haze=parse_range(args.haze, "haze"))
     except DerainError as error:
         parser.error(str(error))
     real_rows, rendered_rows, figure_rows = [], [], []

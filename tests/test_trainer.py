@@ -256,12 +256,12 @@ def test_dry_fraction_must_be_a_share():
 def test_render_options_reach_the_renderer():
     from train.trainer import build_datasets
 
-    config = config_from_dict({"data": {"veil": [0.0, 0.05], "veil_level": [0.0, 0.4], "blur_sigma": [2.0, 9.0],
+    config = config_from_dict({"data": {"veil": [0.0, 0.05], "veil_level": [0.0, 0.4], "haze": [0.4, 0.75], "blur_sigma": [2.0, 9.0],
                                         "mask_threshold": 10, "tone_jitter": True}})
     train_set, val_set, _ = build_datasets(config.data, seed=0)
     for dataset in (train_set, val_set):
         assert dataset.config.veil == (0.0, 0.05) and dataset.config.blur_sigma == (2.0, 9.0)
-        assert dataset.config.veil_level == (0.0, 0.4)
+        assert dataset.config.veil_level == (0.0, 0.4) and dataset.config.haze == (0.4, 0.75)
         assert dataset.config.mask_threshold == 10 and dataset.tone_jitter
     with pytest.raises(DerainError, match="veil"):
         build_datasets(config_from_dict({"data": {"veil": [0.5, 0.1]}}).data, seed=0)

@@ -27,6 +27,7 @@ class DataOptions:
     veil: list[float] = field(default_factory=lambda: [0.03, 0.22])  # render: whole-frame veil range (synth.RainConfig)
     veil_spread: float = 0.0  # render: 0 = one veil strength per frame; > 0 = it follows the drops' local coverage (px)
     veil_chance: float = 1.0  # render: the share of crops with a veil at all
+    haze: list[float] = field(default_factory=lambda: [0.25, 0.6])  # render: how far a drop's view fades toward its bright airlight (synth.RainConfig)
     veil_level: list[float] = field(default_factory=list)  # render: the grey the veil fades toward, LOW, HIGH (0..1); [] = the drops' bright airlight
     blur_sigma: list[float] = field(default_factory=lambda: [1.5, 6.0])  # render: defocus of out-of-focus drops, px (synth.RainConfig)
     mask_threshold: int = 30  # render: the attention target is |rain - clean|'s local mean > this inside drops (the paper: 30)
@@ -155,7 +156,7 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
             raise DerainError(f"unknown option(s) in [{section}]: {', '.join(bad)}")
         resolved = {key: _coerce(section, key, value, types[key]) for key, value in table.items()}
         setattr(config, section, replace(getattr(config, section), **resolved))
-    for name in ("veil", "blur_sigma"):
+    for name in ("veil", "blur_sigma", "haze"):
         if len(getattr(config.data, name)) != 2:
             raise DerainError(f"data.{name} needs two numbers: LOW, HIGH")
     if len(config.data.veil_level) not in (0, 2):
