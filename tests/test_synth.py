@@ -307,6 +307,8 @@ def test_cli_synth_and_sources(tmp_path: Path) -> None:
     assert replaced.exit_code == 0, replaced.output
     bad = runner.invoke(app, ["synth", str(image), str(tmp_path / "o2"), "--density", "lots"])
     assert isinstance(bad.exception, DerainError)
+    soft = runner.invoke(app, ["synth", str(image), str(tmp_path / "soft"), "--defocus", "9,16"])
+    assert soft.exit_code == 0, soft.output
     for name, extra in (("bright", []), ("dim", ["--veil-level", "0.1"])):
         made = runner.invoke(app, ["synth", str(image), str(tmp_path / name), "--veil", "0.2", *extra])
         assert made.exit_code == 0, made.output
