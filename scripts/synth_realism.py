@@ -60,7 +60,7 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
     s_rain, s_clean = sharpness(y_rain), sharpness(y_clean)
     # the pane away from drops, as a line: rain = gain * clean + offset (a veil toward grey g has
     # gain 1 - v and lifts pixels darker than g, lowers brighter ones)
-    pane_gain, _ = np.polyfit(y_clean[outside], y_rain[outside], 1)
+    pane_gain, pane_offset = np.polyfit(y_clean[outside], y_rain[outside], 1)
     return {
         "psnr": y_psnr(rain, clean),
         "coverage": float(inside.mean()),
@@ -72,6 +72,7 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
         "sharpness_in": float(s_rain[inside].mean() / max(s_clean[inside].mean(), 1e-6)) if inside.any() else 1.0,
         "brightening_in": float((y_rain - y_clean)[inside].mean()) if inside.any() else 0.0,
         "pane_gain_out": float(pane_gain),
+        "pane_offset_out": float(pane_offset),
         "shift_out": float((y_rain - y_clean)[outside].mean()),
     }
 
@@ -140,6 +141,9 @@ def main() -> int:
     for key in real:
         print(f"{key:16} {real[key]:8.3f} {rendered[key]:9.3f}")
     print("real per pair Y-PSNR:", " ".join(f"{row['psnr']:.2f}" for row in real_rows))
+    # where the pane's line crosses rain = clean: the grey a veil of that pane fades toward
+    print("real per pair, pane crossing (Y):", " ".join(
+        f"{row['pane_offset_out'] / (1 - row['pane_gain_out']):.0f}" for row in real_rows))
     psnrs = np.array([row["psnr"] for row in rendered_rows])
     print(f"rendered Y-PSNR: mean {psnrs.mean():.2f}, median {np.median(psnrs):.2f}, 10-90% {np.percentile(psnrs, 10):.2f}..{np.percentile(psnrs, 90):.2f}")
     if args.figure is not None:

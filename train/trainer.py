@@ -171,7 +171,8 @@ def build_datasets(options: DataOptions, seed: int) -> tuple[Dataset, Dataset, s
         train_files, val_files = split_sources(files, options.val_sources)
         try:
             rain = RainConfig(veil=tuple(options.veil), veil_spread=options.veil_spread, veil_chance=options.veil_chance,
-                              veil_level=tuple(options.veil_level) or None, haze=tuple(options.haze), blur_sigma=tuple(options.blur_sigma), mask_threshold=options.mask_threshold)
+                              veil_level=tuple(options.veil_level) or None, haze=tuple(options.haze),
+                              blur_sigma=tuple(options.blur_sigma), mask_threshold=options.mask_threshold)
         except DerainError as error:
             raise DerainError(f"data options: {error}") from None
         common = {"config": rain, "seed": seed, "min_mask_fraction": options.min_drop_coverage, "tone_jitter": options.tone_jitter}
