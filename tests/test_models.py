@@ -109,6 +109,23 @@ def test_gated_lite_changes_only_where_the_map_sees_drops():
     assert not changed[outside].any()
 
 
+def test_the_restoration_losses_reach_the_map_through_the_gate_only_when_asked():
+    torch.manual_seed(3)
+    autoencoder = build_generator("lite").autoencoder
+    torch.nn.init.normal_(autoencoder.output.weight, std=0.05)
+    x, clean = torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 48)
+    gradients = []
+    for gate_gradient in (False, True):
+        autoencoder.gate_gradient = gate_gradient
+        mask = torch.zeros(1, 1, 32, 48, requires_grad=True)
+        torch.nn.functional.mse_loss(autoencoder.restore(x, mask), clean).backward()
+        gradients.append(mask.grad)
+    # off, the map still learns as the autoencoder's input (as in the paper), not through the gate
+    through_input, through_both = gradients
+    assert through_input is not None and through_both is not None
+    assert (through_both - through_input).abs().max() > 1e-6
+
+
 def test_a_gate_needs_a_residual_head():
     with pytest.raises(ValueError, match="residual"):
         dataclasses.replace(build_generator("lite").config, residual=False)

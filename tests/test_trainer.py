@@ -150,6 +150,15 @@ def test_a_run_can_start_from_trained_weights(tmp_path, untrained_presets):
         train(untrained, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))
 
 
+def test_gate_gradient_reaches_the_model_being_trained(tmp_path):
+    for gate_gradient in (False, True):
+        config = tiny_config(tmp_path / f"run-{gate_gradient}", steps=1, val_every=0)
+        config.model["gate"], config.model["residual"] = True, True
+        config.loss.gate_gradient = gate_gradient
+        generator = train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))["generator"]
+        assert generator.autoencoder.gate_gradient is gate_gradient
+
+
 def test_a_run_can_add_a_coarse_branch_to_trained_weights(tmp_path, untrained_presets):
     torch.manual_seed(7)
     trained = Generator(tiny_config(tmp_path / "base").model_config())

@@ -45,6 +45,9 @@ class LossOptions:
     multiscale: list[float] = field(default_factory=lambda: [0.6, 0.8, 1.0])  # 1/4, 1/2, 1
     drop_mse: float = 0.0  # extra MSE over drop pixels only
     dry_l1: float = 0.0  # mean |output - clean| away from drops: a steady shift of dry glass costs what it shows
+    # the restoration losses also train the map through the gate (a gated model), so it opens
+    # where a change helps; off, only the attention loss sets the gate
+    gate_gradient: bool = False
     perceptual: float = 1.0
     perceptual_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu1_2", "relu2_1", "relu2_2"])
     vgg_weights: str = ""  # torchvision vgg16 state dict; "" turns the perceptual loss off

@@ -387,6 +387,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
     if initial:
         generator.load_state_dict(initial)
         console.print(f"starting from the weights of {run.init}")
+    generator.autoencoder.gate_gradient = loss_options.gate_gradient
     discriminator = Discriminator().to(device)
     torch.manual_seed(run.seed + env.rank)
     perceptual = None

@@ -37,6 +37,9 @@ class ContextualAutoencoder(nn.Module):
         super().__init__()
         c1, c2, c3 = config.ae_channels
         self.residual, self.gate = config.residual, config.gate
+        # Training only: whether the restoration losses may also train the map through the gate
+        # (train.config.LossOptions.gate_gradient). Off, the gate is the attention loss's alone.
+        self.gate_gradient = False
         self.conv1 = conv_relu(4, c1, config.ae_first_kernel)
         self.conv2 = conv_relu(c1, c2, stride=2)
         self.conv3 = conv_relu(c2, c2)
@@ -68,7 +71,7 @@ class ContextualAutoencoder(nn.Module):
         if self.gate:
             # The gate is the attention loss's to learn, so the restoration losses cannot open it
             # everywhere to buy a global shift (docs/TRAINING.md, run 6: no measurable effect yet).
-            y = x + torch.sigmoid(mask.detach()) * y
+            y = x + torch.sigmoid(mask if self.gate_gradient else mask.detach()) * y
         elif self.residual:
             y = y + x
         # finest cells first: a coarser branch pools the finer one's cells, not the frame again
