@@ -8,7 +8,8 @@ its own attention map calls dry (map < 0.2), the leak of a gated residual: its m
 change and its mean signed change (negative: the model darkens what it should leave alone), and,
 for a model with gain-and-offset branches, the part of that signed change the branches make.
 Inside the drops: how much brighter than clean the input is there (`lift`), how much of that the
-model leaves (`left`), and its attention map's mean (`map`).
+model leaves (`left`), what it would leave with its branches off, the gated residual alone
+(`gated`), and its attention map's mean (`map`).
 
     python scripts/pair_breakdown.py ../shared/real-raindrop/pairs [--model lite]
 """
@@ -57,7 +58,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=30)
     args = parser.parse_args()
     derainer = Derainer(model=args.model, device="cpu", backend="torch")
-    print(f"{'pair':8} {'drops':>6} {'in: input':>10} {'model':>6} {'out: input':>11} {'model':>6} {'leak':>6} {'shift':>6} {'of it, branches':>16} {'lift':>6} {'left':>6} {'map':>5}")
+    print(f"{'pair':8} {'drops':>6} {'in: input':>10} {'model':>6} {'out: input':>11} {'model':>6} {'leak':>6} {'shift':>6} {'of it, branches':>16} {'lift':>6} {'left':>6} {'gated':>6} {'map':>5}")
     for pair in find_pairs(args.pairs):
         rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
         result = derainer.derain(rain)
@@ -69,11 +70,12 @@ def main() -> None:
         gated = without_branches(derainer.model.generator, rain)
         branches = (y_out - luma(gated))[dry].mean() if gated is not None and dry.any() else np.nan
         lift, left = (y_rain - y_clean)[drops].mean(), (y_out - y_clean)[drops].mean()
+        gated_left = (luma(gated) - y_clean)[drops].mean() if gated is not None else np.nan
         print(
             f"{pair.name:8} {drops.mean():6.2f} {psnr_y(y_rain[drops], y_clean[drops]):10.2f} "
             f"{psnr_y(y_out[drops], y_clean[drops]):6.2f} {psnr_y(y_rain[~drops], y_clean[~drops]):11.2f} "
             f"{psnr_y(y_out[~drops], y_clean[~drops]):6.2f} {np.abs(change).mean():6.2f} {change.mean():+6.2f} {branches:+16.2f} "
-            f"{lift:+6.1f} {left:+6.1f} {result.mask[:height, :width][drops].mean():5.2f}"
+            f"{lift:+6.1f} {left:+6.1f} {gated_left:+6.1f} {result.mask[:height, :width][drops].mean():5.2f}"
         )
 
 
