@@ -61,6 +61,9 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
     # the pane away from drops, as a line: rain = gain * clean + offset (a veil toward grey g has
     # gain 1 - v and lifts pixels darker than g, lowers brighter ones)
     pane_gain, pane_offset = np.polyfit(y_clean[outside], y_rain[outside], 1)
+    # the drops' colour: how they move chroma (OpenCV's Cr and Cb, 128 = grey) and saturation
+    ycc_rain, ycc_clean = (cv2.cvtColor(image[..., ::-1], cv2.COLOR_BGR2YCrCb).astype(np.float64) for image in (rain, clean))
+    sat_rain, sat_clean = (cv2.cvtColor(image[..., ::-1], cv2.COLOR_BGR2HSV)[..., 1].astype(np.float64) for image in (rain, clean))
     return {
         "psnr": y_psnr(rain, clean),
         "coverage": float(inside.mean()),
@@ -71,6 +74,9 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
         "contrast_out": float(c_rain[outside].mean() / max(c_clean[outside].mean(), 1e-6)),
         "sharpness_in": float(s_rain[inside].mean() / max(s_clean[inside].mean(), 1e-6)) if inside.any() else 1.0,
         "brightening_in": float((y_rain - y_clean)[inside].mean()) if inside.any() else 0.0,
+        "cr_shift_in": float((ycc_rain[..., 1] - ycc_clean[..., 1])[inside].mean()) if inside.any() else 0.0,
+        "cb_shift_in": float((ycc_rain[..., 2] - ycc_clean[..., 2])[inside].mean()) if inside.any() else 0.0,
+        "saturation_in": float(sat_rain[inside].mean() / max(sat_clean[inside].mean(), 1e-6)) if inside.any() else 1.0,
         "pane_gain_out": float(pane_gain),
         "pane_offset_out": float(pane_offset),
         "shift_out": float((y_rain - y_clean)[outside].mean()),
