@@ -117,6 +117,8 @@ def main() -> int:
                         help="LOW,HIGH: the grey the veil fades toward (a recipe's data.veil_level); default: the airlight")
     parser.add_argument("--haze", default=",".join(map(str, RainConfig().haze)),
                         help="LOW,HIGH: how far a drop's view fades toward its bright airlight")
+    parser.add_argument("--magnification", default=",".join(map(str, RainConfig().magnification)),
+                        help="LOW,HIGH: how much wider than a drop its inverted view of the scene is")
     args = parser.parse_args()
     pairs = args.real / "pairs"
     if not pairs.is_dir():
@@ -125,7 +127,7 @@ def main() -> int:
     try:
         level = None if args.veil_level is None else parse_range(args.veil_level, "veil-level")
         config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil_level=level,
-                            haze=parse_range(args.haze, "haze"))
+                            haze=parse_range(args.haze, "haze"), magnification=parse_range(args.magnification, "magnification"))
     except DerainError as error:
         parser.error(str(error))
     real_rows, rendered_rows, figure_rows = [], [], []
