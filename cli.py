@@ -144,6 +144,7 @@ def synth_command(
     veil_spread: Optional[float] = typer.Option(None, help="0: one veil strength per frame; more: the veil follows the drops' local coverage (Gaussian sigma, px)."),
     veil_chance: Optional[float] = typer.Option(None, help="The share of images (or clips) that get a veil at all, 0 to 1."),
     veil_level: Optional[str] = typer.Option(None, help="The grey the veil fades toward, 0 to 1 (a value or LOW,HIGH): a dim film between the drops. Default: their bright airlight."),
+    sensor_noise: Optional[str] = typer.Option(None, help="The camera's grain on rain and clean alike, Gaussian sigma in grey levels: a value or LOW,HIGH. Default: none."),
     seed: int = typer.Option(0, help="The same seed gives the same drops, bit for bit."),
     count: int = typer.Option(1, help="Rainy versions of each image."),
     frames: int = typer.Option(0, help="With images: make a clip of this many frames, the camera moving."),
@@ -170,6 +171,7 @@ def synth_command(
         "veil_spread": veil_spread,
         "veil_chance": veil_chance,
         "veil_level": veil_level and parse_range(veil_level, "veil-level"),
+        "sensor_noise": sensor_noise and parse_range(sensor_noise, "sensor-noise"),
     }
     config = RainConfig(**{key: value for key, value in overrides.items() if value is not None})
     with warnings.catch_warnings():

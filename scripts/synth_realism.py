@@ -40,6 +40,9 @@ def drop_regions(rain: np.ndarray, clean: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
 
 
+GRAIN_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64)
+
+
 def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
     mask = drop_regions(rain, clean)
     count, _, boxes, _ = cv2.connectedComponentsWithStats(mask)
@@ -53,6 +56,16 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
 
     def sharpness(y: np.ndarray) -> np.ndarray:
         return np.abs(cv2.Laplacian(y, cv2.CV_64F))
+
+    def grain(y: np.ndarray, region: np.ndarray) -> float:
+        """Immerkaer's noise estimate (a Laplacian-difference kernel) over the flattest 30% of
+        `region`, where little of the scene's own texture is left to pass for grain."""
+        if not region.any():
+            return 0.0
+        response = np.abs(cv2.filter2D(y, cv2.CV_64F, GRAIN_KERNEL))
+        gradient = np.hypot(cv2.Sobel(y, cv2.CV_64F, 1, 0), cv2.Sobel(y, cv2.CV_64F, 0, 1))
+        flat = region & (gradient < np.percentile(gradient[region], 30))
+        return float(np.sqrt(np.pi / 2) / 6 * response[flat].mean())
 
     inside = mask.astype(bool)
     outside = ~cv2.dilate(mask, np.ones((15, 15), np.uint8)).astype(bool)
@@ -74,6 +87,8 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
         "contrast_out": float(c_rain[outside].mean() / max(c_clean[outside].mean(), 1e-6)),
         "sharpness_in": float(s_rain[inside].mean() / max(s_clean[inside].mean(), 1e-6)) if inside.any() else 1.0,
         "brightening_in": float((y_rain - y_clean)[inside].mean()) if inside.any() else 0.0,
+        "grain_in": grain(y_rain, inside),
+        "grain_out": grain(y_rain, outside),
         "cr_shift_in": float((ycc_rain[..., 1] - ycc_clean[..., 1])[inside].mean()) if inside.any() else 0.0,
         "cb_shift_in": float((ycc_rain[..., 2] - ycc_clean[..., 2])[inside].mean()) if inside.any() else 0.0,
         "saturation_in": float(sat_rain[inside].mean() / max(sat_clean[inside].mean(), 1e-6)) if inside.any() else 1.0,
@@ -119,6 +134,7 @@ def main() -> int:
                         help="LOW,HIGH: how far a drop's view fades toward its bright airlight")
     parser.add_argument("--magnification", default=",".join(map(str, RainConfig().magnification)),
                         help="LOW,HIGH: how much wider than a drop its inverted view of the scene is")
+    parser.add_argument("--sensor-noise", default=None, help="LOW,HIGH: the camera's grain (sigma, grey levels); default: none")
     args = parser.parse_args()
     pairs = args.real / "pairs"
     if not pairs.is_dir():
@@ -126,8 +142,10 @@ def main() -> int:
         return 0
     try:
         level = None if args.veil_level is None else parse_range(args.veil_level, "veil-level")
+        grain = None if args.sensor_noise is None else parse_range(args.sensor_noise, "sensor-noise")
         config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil_level=level,
-                            haze=parse_range(args.haze, "haze"), magnification=parse_range(args.magnification, "magnification"))
+                            haze=parse_range(args.haze, "haze"), magnification=parse_range(args.magnification, "magnification"),
+                            sensor_noise=grain)
     except DerainError as error:
         parser.error(str(error))
     real_rows, rendered_rows, figure_rows = [], [], []

@@ -150,6 +150,29 @@ def test_a_dim_veil_lowers_the_glass_between_drops_and_leaves_the_drops_alone() 
         RainConfig(veil_level=(0.5, 0.2))
 
 
+def test_grain_falls_on_rain_and_clean_alike_after_the_same_drops() -> None:
+    grey = np.full((96, 128, 3), 120, np.uint8)
+    config = RainConfig(density=(0.3, 0.3), radius=(3.0, 8.0))
+    plain = synthesize(grey, 7, config)
+    grainy = synthesize(grey, 7, replace(config, sensor_noise=(3.0, 3.0)))
+    # the same drops and target; the grain is one field on both pictures, so it cancels in their
+    # difference (up to rounding), and it is as strong as asked for
+    assert np.array_equal(grainy.mask, plain.mask) and np.array_equal(grainy.soft_mask, plain.soft_mask)
+    difference = grainy.rain.astype(int) - grainy.clean.astype(int)
+    assert np.abs(difference - (plain.rain.astype(int) - plain.clean.astype(int))).max() <= 1
+    assert 2.5 < float((grainy.clean.astype(float) - grey).std()) < 3.5
+    assert np.array_equal(grainy.clean[..., 0], grainy.clean[..., 2])  # one field for all channels
+    with pytest.raises(DerainError, match="sensor noise"):
+        RainConfig(sensor_noise=(3.0, 1.0))
+
+
+def test_a_clip_gets_fresh_grain_on_every_frame() -> None:
+    frames = [np.full((64, 96, 3), 120, np.uint8)] * 2
+    first, second = render_clip(frames, 3, replace(DENSE, sensor_noise=(2.0, 2.0)))
+    assert not np.array_equal(first.clean, second.clean)
+    assert not np.array_equal(first.clean, frames[0])
+
+
 def test_paper_mask_threshold_is_30_of_255_max_over_channels() -> None:
     clean = np.zeros((1, 3, 3), np.uint8)
     rain = clean.copy()
@@ -314,6 +337,9 @@ def test_cli_synth_and_sources(tmp_path: Path) -> None:
         assert made.exit_code == 0, made.output
     bright, dim = (cv2.imread(str(tmp_path / name / "data" / "0_rain.png")) for name in ("bright", "dim"))
     assert dim.mean() < bright.mean() - 5
+    grainy = runner.invoke(app, ["synth", str(image), str(tmp_path / "grainy"), "--sensor-noise", "2"])
+    assert grainy.exit_code == 0, grainy.output
+    assert not np.array_equal(cv2.imread(str(tmp_path / "grainy" / "gt" / "0_clean.png")), cv2.imread(str(image)))
     listed = runner.invoke(app, ["sources"])
     assert listed.exit_code == 0 and "skimage-astronaut" in listed.output
 

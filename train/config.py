@@ -29,6 +29,7 @@ class DataOptions:
     veil_chance: float = 1.0  # render: the share of crops with a veil at all
     haze: list[float] = field(default_factory=lambda: [0.25, 0.6])  # render: how far a drop's view fades toward its bright airlight (synth.RainConfig)
     veil_level: list[float] = field(default_factory=list)  # render: the grey the veil fades toward, LOW, HIGH (0..1); [] = the drops' bright airlight
+    sensor_noise: list[float] = field(default_factory=list)  # render: the camera's grain, LOW, HIGH (sigma, levels of 255); [] = none
     blur_sigma: list[float] = field(default_factory=lambda: [1.5, 6.0])  # render: defocus of out-of-focus drops, px (synth.RainConfig)
     mask_threshold: int = 30  # render: the attention target is |rain - clean|'s local mean > this inside drops (the paper: 30)
     workers: int = 0
@@ -162,8 +163,9 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     for name in ("veil", "blur_sigma", "haze"):
         if len(getattr(config.data, name)) != 2:
             raise DerainError(f"data.{name} needs two numbers: LOW, HIGH")
-    if len(config.data.veil_level) not in (0, 2):
-        raise DerainError("data.veil_level needs two numbers, LOW, HIGH, or none")
+    for name in ("veil_level", "sensor_noise"):
+        if len(getattr(config.data, name)) not in (0, 2):
+            raise DerainError(f"data.{name} needs two numbers, LOW, HIGH, or none")
     if not 0 <= config.data.dry_fraction < 1:
         raise DerainError(f"data.dry_fraction must be in [0, 1), not {config.data.dry_fraction}")
     if len(config.loss.multiscale) != 3:

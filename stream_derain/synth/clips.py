@@ -8,7 +8,7 @@ import numpy as np
 
 from .config import RainConfig
 from .glass import WetGlass
-from .render import RainySample, Seed, as_rng, render_drops, sample_look
+from .render import RainySample, Seed, as_rng, render_drops, sample_look, with_grain
 
 
 class RainyClip:
@@ -29,7 +29,8 @@ class RainyClip:
             drops = self.glass.drops
         else:
             drops = self.glass.step()
-        return render_drops(frame, drops, self.look, self.config.mask_threshold, self.config.veil_spread)
+        sample = render_drops(frame, drops, self.look, self.config.mask_threshold, self.config.veil_spread)
+        return with_grain(sample, self.look.noise, self.rng)  # fresh grain on every frame
 
 
 def render_clip(

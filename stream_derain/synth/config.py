@@ -40,6 +40,10 @@ class RainConfig:
     # lifts nearly every pixel. Real panes lower the pixels away from their drops (docs/SYNTH.md,
     # "The pane away from drops"): their veil fades toward a darker grey.
     veil_level: Range | None = None
+    # the camera's grain (Gaussian sigma, grey levels of 255), added after the glass to rain and
+    # clean alike; None: none. Real drops' flat middles carry grain that rendered ones lack
+    # (docs/SYNTH.md, "The camera's grain").
+    sensor_noise: Range | None = None
     mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
@@ -61,3 +65,5 @@ class RainConfig:
             raise DerainError(f"veil chance must be in [0, 1], got {self.veil_chance}")
         if self.veil_level is not None and not 0 <= self.veil_level[0] <= self.veil_level[1] <= 1:
             raise DerainError(f"veil level must be 0 <= low <= high <= 1, got {self.veil_level}")
+        if self.sensor_noise is not None and not 0 <= self.sensor_noise[0] <= self.sensor_noise[1]:
+            raise DerainError(f"sensor noise must be 0 <= low <= high, got {self.sensor_noise}")

@@ -30,6 +30,7 @@ class Look:
     veil: float
     airlight: tuple[float, float, float]
     veil_level: float | None = None  # the grey the veil fades toward; None: `airlight`
+    noise: float = 0.0  # the camera's grain, sigma in grey levels of 255
 
 
 @dataclass
@@ -64,6 +65,8 @@ def sample_look(rng: np.random.Generator, config: RainConfig) -> Look:
         look = replace(look, veil=0.0)
     if config.veil_level is not None:
         look = replace(look, veil_level=float(rng.uniform(*config.veil_level)))
+    if config.sensor_noise is not None:
+        look = replace(look, noise=float(rng.uniform(*config.sensor_noise)))
     return look
 
 
@@ -71,7 +74,22 @@ def synthesize(clean: np.ndarray, seed: Seed, config: RainConfig = RainConfig())
     """Rain on `clean` ((H, W, 3) uint8 RGB): the same seed gives the same drops, bit for bit."""
     rng = as_rng(seed)
     drops = sample_drops(rng, clean.shape[0], clean.shape[1], config)
-    return render_drops(clean, drops, sample_look(rng, config), config.mask_threshold, config.veil_spread)
+    look = sample_look(rng, config)
+    return with_grain(render_drops(clean, drops, look, config.mask_threshold, config.veil_spread), look.noise, rng)
+
+
+def with_grain(sample: RainySample, sigma: float, rng: np.random.Generator) -> RainySample:
+    """The camera's grain on both pictures alike, so the pair still differs only by the drops.
+    It is added after the glass, so the drops' flat middles carry it as in a real photo. One field
+    for all three channels: a photo's compression keeps little colour noise."""
+    if sigma <= 0:
+        return sample
+    grain = rng.normal(0.0, sigma, (*sample.rain.shape[:2], 1)).astype(np.float32)
+
+    def grainy(image: np.ndarray) -> np.ndarray:
+        return np.clip(image + grain + 0.5, 0, 255).astype(np.uint8)
+
+    return replace(sample, rain=grainy(sample.rain), clean=grainy(sample.clean))
 
 
 def render_drops(
