@@ -306,6 +306,8 @@ def test_video_without_video_stream_is_a_clear_error(tmp_path: Path) -> None:
     garbage.write_bytes(b"\0" * 100)
     with pytest.raises(DerainError, match="cannot open"):
         synth_video(garbage, tmp_path / "out")
+    with pytest.raises(DerainError, match="sensor noise needs images"):
+        synth_video(source, tmp_path / "out", RainConfig(sensor_noise=(1.0, 2.0)))
 
 
 def test_still_image_becomes_a_moving_clip_pair(tmp_path: Path) -> None:

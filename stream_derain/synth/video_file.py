@@ -33,6 +33,9 @@ def synth_video(
     """Write OUT/STEM_rain.mp4 (same frame count, timestamps and audio as `clean`) beside
     OUT/STEM_clean.EXT (a copy of the input). Returns (rain, clean) paths."""
     clean = Path(clean)
+    if config.sensor_noise is not None:
+        # the clean twin is the input itself, which cannot carry the grain the rain would get
+        raise DerainError("sensor noise needs images (or --frames): a video's clean copy would have no grain")
     rain_path, clean_copy = _pair_paths(clean, out_dir, clean.suffix, overwrite)
     try:
         source = av.open(str(clean))
