@@ -27,6 +27,8 @@ def main() -> int:
     try:
         if any(args.out.resolve() == source.resolve() for source in args.sources):
             raise DerainError("--out must not be one of the sources")
+        if not args.out.parent.is_dir():
+            raise DerainError(f"--out's folder {args.out.parent} does not exist")
         generator, metadata = average_checkpoints(args.sources)
         digest = save_checkpoint(args.out, generator, metadata)
     except DerainError as error:

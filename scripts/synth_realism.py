@@ -64,7 +64,7 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
             return 0.0
         response = np.abs(cv2.filter2D(y, cv2.CV_64F, GRAIN_KERNEL))
         gradient = np.hypot(cv2.Sobel(y, cv2.CV_64F, 1, 0), cv2.Sobel(y, cv2.CV_64F, 0, 1))
-        flat = region & (gradient < np.percentile(gradient[region], 30))
+        flat = region & (gradient <= np.percentile(gradient[region], 30))
         return float(np.sqrt(np.pi / 2) / 6 * response[flat].mean())
 
     inside = mask.astype(bool)

@@ -46,6 +46,11 @@ def test_models_of_different_configs_are_refused(tmp_path):
         average_checkpoints([tmp_path / "lite.pt", tmp_path / "full.pt"])
     with pytest.raises(DerainError, match="two checkpoints"):
         average_checkpoints([tmp_path / "lite.pt"])
+    with pytest.raises(DerainError, match="named twice"):
+        average_checkpoints([tmp_path / "lite.pt", tmp_path / "lite.pt"])
+    saved_generator(tmp_path / "other.pt", 3, mask_activation="none")
+    with pytest.raises(DerainError, match="mask_activation"):
+        average_checkpoints([tmp_path / "lite.pt", tmp_path / "other.pt"])
 
 
 def test_the_script_writes_a_loadable_checkpoint_and_never_overwrites_a_source(tmp_path):
@@ -59,3 +64,5 @@ def test_the_script_writes_a_loadable_checkpoint_and_never_overwrites_a_source(t
     refused = subprocess.run([*script, "--out", str(tmp_path / "a.pt")], capture_output=True, text=True)
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "must not be one of the sources" in refused.stderr
     assert (tmp_path / "a.pt").read_bytes() == before
+    nowhere = subprocess.run([*script, "--out", str(tmp_path / "missing" / "soup.pt")], capture_output=True, text=True)
+    assert nowhere.returncode == 1 and nowhere.stderr.count("\n") == 1 and "does not exist" in nowhere.stderr

@@ -157,6 +157,8 @@ def test_gate_gradient_reaches_the_model_being_trained(tmp_path):
         config.loss.gate_gradient = gate_gradient
         generator = train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))["generator"]
         assert generator.autoencoder.gate_gradient is gate_gradient
+    with pytest.raises(DerainError, match="needs a gated model"):
+        config_from_dict({"model": {"preset": "full"}, "loss": {"gate_gradient": True}})
 
 
 def test_a_run_can_add_a_coarse_branch_to_trained_weights(tmp_path, untrained_presets):

@@ -170,7 +170,9 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
         raise DerainError(f"data.dry_fraction must be in [0, 1), not {config.data.dry_fraction}")
     if len(config.loss.multiscale) != 3:
         raise DerainError("loss.multiscale needs three weights (1/4, 1/2 and full scale)")
-    config.model_config()  # fail now, not after data loading, on a bad model table
+    model = config.model_config()  # fail now, not after data loading, on a bad model table
+    if config.loss.gate_gradient and not model.gate:
+        raise DerainError("loss.gate_gradient needs a gated model (model.gate = true)")
     return config
 
 

@@ -21,11 +21,16 @@ def average_checkpoints(paths: Sequence[Path]) -> tuple[Generator, dict]:
     """The uniform mean of the generators in `paths`, and metadata naming what went in."""
     if len(paths) < 2:
         raise DerainError("averaging needs two checkpoints or more")
+    if len({Path(path).resolve() for path in paths}) < len(paths):
+        raise DerainError("a checkpoint is named twice: each model goes in once")
     loaded = [load_checkpoint(path) for path in paths]
     first = loaded[0].generator
     for path, model in zip(paths[1:], loaded[1:]):
         if model.generator.config != first.config:
             raise DerainError(f"{path} is a different model from {paths[0]}: only one config can be averaged")
+        # how the map is read (logits or not) must hold for the mean as it did for each model
+        if model.metadata.get("mask_activation") != loaded[0].metadata.get("mask_activation"):
+            raise DerainError(f"{path} reads its attention map unlike {paths[0]} (mask_activation)")
     states = [model.generator.state_dict() for model in loaded]
     averaged = {name: torch.stack([state[name].float() for state in states]).mean(0).to(tensor.dtype)
                 for name, tensor in states[0].items()}

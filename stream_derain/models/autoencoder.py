@@ -69,8 +69,9 @@ class ContextualAutoencoder(nn.Module):
         up = self.conv9(self.deconv1(deep) + res2)
         y = self.output(self.conv10(self.deconv2(up) + res1))
         if self.gate:
-            # The gate is the attention loss's to learn, so the restoration losses cannot open it
-            # everywhere to buy a global shift (docs/TRAINING.md, run 6: no measurable effect yet).
+            # Unless `gate_gradient` is on, the gate is the attention loss's to learn, so the
+            # restoration losses cannot open it everywhere to buy a global shift (docs/TRAINING.md,
+            # run 6: no measurable effect then; runs 44 and 45: on, it buys a darker frame).
             y = x + torch.sigmoid(mask if self.gate_gradient else mask.detach()) * y
         elif self.residual:
             y = y + x

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,7 +20,12 @@ class RainyClip:
         self.rng = as_rng(seed)
         self.config = config
         self.rain_rate = rain_rate
-        self.look = sample_look(self.rng, config)
+        self.look = sample_look(self.rng, replace(config, sensor_noise=None))
+        # The grain draws from a child generator, which leaves the glass's stream as it is: the
+        # same seed gives the same drops with grain or without.
+        self.grain_rng = self.rng.spawn(1)[0] if config.sensor_noise is not None else None
+        if self.grain_rng is not None:
+            self.look = replace(self.look, noise=float(self.grain_rng.uniform(*config.sensor_noise)))
         self.glass: WetGlass | None = None
 
     def render(self, frame: np.ndarray) -> RainySample:
@@ -30,7 +36,9 @@ class RainyClip:
         else:
             drops = self.glass.step()
         sample = render_drops(frame, drops, self.look, self.config.mask_threshold, self.config.veil_spread)
-        return with_grain(sample, self.look.noise, self.rng)  # fresh grain on every frame
+        if self.grain_rng is None:
+            return sample
+        return with_grain(sample, self.look.noise, self.grain_rng)  # fresh grain on every frame
 
 
 def render_clip(
