@@ -109,12 +109,12 @@ def test_model_names_resolve_or_fail_clearly(tmp_path):
         load_model(tmp_path / "missing.pt")
 
 
-def test_visible_mask_maps_logits_through_a_sigmoid_only_when_the_model_says_so():
+def test_visible_mask_maps_logits_through_a_sigmoid_only_when_the_model_says_so(untrained_presets):
     logits = torch.tensor([[-10.0, 0.0, 10.0]])
     bce = load_model("lite")
     bce.metadata = {"mask_activation": "sigmoid"}
     torch.testing.assert_close(bce.visible_mask(logits), torch.sigmoid(logits))
-    raw = load_model("full")
+    raw = load_model("full")  # the untrained preset: ungated, and no metadata says sigmoid
     torch.testing.assert_close(raw.visible_mask(logits), torch.tensor([[0.0, 0.0, 1.0]]))
     gated = load_model("lite")  # its gate reads the map as logits, whatever the metadata says
     gated.metadata = {}
