@@ -3,7 +3,7 @@
 The real photos (../shared/real-raindrop, evaluation only) are never copied into the repo; the
 figure shows them downscaled beside drops rendered onto the same clean scenes.
 
-    python scripts/synth_realism.py [--real ../shared/real-raindrop] [--seeds 8] [--blur-sigma 1.5,6] [--figure docs/synth_real_vs_rendered.png]
+    python scripts/synth_realism.py [--real ../shared/real-raindrop] [--seeds 8] [--blur-sigma 1.5,6] [--rim 0.1,0.4] [--highlight 0.05,0.35] [--figure docs/synth_real_vs_rendered.png]
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
         return float(np.sqrt(np.pi / 2) / 6 * response[flat].mean())
 
     inside = mask.astype(bool)
+    # the drops' shading: lift at their edges (within 3 px of the outline) against their middles
+    # (over 6 px in), and how far their brightest spots stand above their median lift
+    depth = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+    lift = y_rain - y_clean
+    edge, middle = inside & (depth <= 3), depth > 6
     outside = ~cv2.dilate(mask, np.ones((15, 15), np.uint8)).astype(bool)
     c_rain, c_clean = local_contrast(y_rain), local_contrast(y_clean)
     s_rain, s_clean = sharpness(y_rain), sharpness(y_clean)
@@ -87,6 +92,8 @@ def stats(rain: np.ndarray, clean: np.ndarray) -> dict[str, float]:
         "contrast_out": float(c_rain[outside].mean() / max(c_clean[outside].mean(), 1e-6)),
         "sharpness_in": float(s_rain[inside].mean() / max(s_clean[inside].mean(), 1e-6)) if inside.any() else 1.0,
         "brightening_in": float((y_rain - y_clean)[inside].mean()) if inside.any() else 0.0,
+        "rim_dip_in": float(lift[middle].mean() - lift[edge].mean()) if middle.any() and edge.any() else 0.0,
+        "hot_spots_in": float(np.percentile(lift[inside], 99) - np.median(lift[inside])) if inside.any() else 0.0,
         "grain_in": grain(y_rain, inside),
         "grain_out": grain(y_rain, outside),
         "cr_shift_in": float((ycc_rain[..., 1] - ycc_clean[..., 1])[inside].mean()) if inside.any() else 0.0,
@@ -135,6 +142,8 @@ def main() -> int:
     parser.add_argument("--magnification", default=",".join(map(str, RainConfig().magnification)),
                         help="LOW,HIGH: how much wider than a drop its inverted view of the scene is")
     parser.add_argument("--sensor-noise", default=None, help="LOW,HIGH: the camera's grain (sigma, grey levels); default: none")
+    parser.add_argument("--rim", default=",".join(map(str, RainConfig().rim)), help="LOW,HIGH: darkening at the drops' rims")
+    parser.add_argument("--highlight", default=",".join(map(str, RainConfig().highlight)), help="LOW,HIGH: the drops' specular highlights")
     args = parser.parse_args()
     pairs = args.real / "pairs"
     if not pairs.is_dir():
@@ -145,7 +154,7 @@ def main() -> int:
         grain = None if args.sensor_noise is None else parse_range(args.sensor_noise, "sensor-noise")
         config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil_level=level,
                             haze=parse_range(args.haze, "haze"), magnification=parse_range(args.magnification, "magnification"),
-                            sensor_noise=grain)
+                            sensor_noise=grain, rim=parse_range(args.rim, "rim"), highlight=parse_range(args.highlight, "highlight"))
     except DerainError as error:
         parser.error(str(error))
     real_rows, rendered_rows, figure_rows = [], [], []

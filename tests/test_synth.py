@@ -166,6 +166,23 @@ def test_grain_falls_on_rain_and_clean_alike_after_the_same_drops() -> None:
         RainConfig(sensor_noise=(3.0, 1.0))
 
 
+def test_drops_can_be_drawn_without_rim_or_highlight() -> None:
+    grey = np.full((96, 128, 3), 120, np.uint8)
+    config = RainConfig(density=(0.3, 0.3), radius=(6.0, 12.0), focus_mix=0.0)
+    shaded = synthesize(grey, 4, config)
+    flat = synthesize(grey, 4, replace(config, rim=(0.0, 0.0), highlight=(0.0, 0.0)))
+    # the same drops; on a flat grey scene a drop without rim or highlight is one even lift
+    # (haze toward its airlight), while the shaded ones are darker at the rim and hotter at a spot
+    assert np.array_equal(flat.soft_mask, shaded.soft_mask)
+    inside = flat.soft_mask > 0.99
+    assert np.ptp(flat.rain[inside].astype(int)) < np.ptp(shaded.rain[inside].astype(int)) - 10
+    assert flat.rain[inside].max() < shaded.rain[inside].max()
+    with pytest.raises(DerainError, match="rim"):
+        RainConfig(rim=(0.2, 0.1))
+    with pytest.raises(DerainError, match="rim must stay below 1"):
+        RainConfig(rim=(0.0, 1.0))
+
+
 def test_a_clip_gets_fresh_grain_on_every_frame_and_the_same_drops() -> None:
     frames = [np.roll(scene(), shift, axis=1) for shift in range(3)]
     plain = list(render_clip(frames, 3, DENSE))
@@ -346,6 +363,9 @@ def test_cli_synth_and_sources(tmp_path: Path) -> None:
     grainy = runner.invoke(app, ["synth", str(image), str(tmp_path / "grainy"), "--sensor-noise", "2"])
     assert grainy.exit_code == 0, grainy.output
     assert not np.array_equal(cv2.imread(str(tmp_path / "grainy" / "gt" / "0_clean.png")), cv2.imread(str(image)))
+    flat = runner.invoke(app, ["synth", str(image), str(tmp_path / "flat"), "--rim", "0", "--highlight", "0"])
+    assert flat.exit_code == 0, flat.output
+    assert not np.array_equal(*(cv2.imread(str(tmp_path / name / "data" / "0_rain.png")) for name in ("out", "flat")))
     listed = runner.invoke(app, ["sources"])
     assert listed.exit_code == 0 and "skimage-astronaut" in listed.output
 

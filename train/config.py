@@ -28,6 +28,8 @@ class DataOptions:
     veil_spread: float = 0.0  # render: 0 = one veil strength per frame; > 0 = it follows the drops' local coverage (px)
     veil_chance: float = 1.0  # render: the share of crops with a veil at all
     haze: list[float] = field(default_factory=lambda: [0.25, 0.6])  # render: how far a drop's view fades toward its bright airlight (synth.RainConfig)
+    rim: list[float] = field(default_factory=lambda: [0.1, 0.4])  # render: darkening at the drops' rims (synth.RainConfig)
+    highlight: list[float] = field(default_factory=lambda: [0.05, 0.35])  # render: the drops' specular highlights (synth.RainConfig)
     veil_level: list[float] = field(default_factory=list)  # render: the grey the veil fades toward, LOW, HIGH (0..1); [] = the drops' bright airlight
     sensor_noise: list[float] = field(default_factory=list)  # render: the camera's grain, LOW, HIGH (sigma, levels of 255); [] = none
     blur_sigma: list[float] = field(default_factory=lambda: [1.5, 6.0])  # render: defocus of out-of-focus drops, px (synth.RainConfig)
@@ -160,7 +162,7 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
             raise DerainError(f"unknown option(s) in [{section}]: {', '.join(bad)}")
         resolved = {key: _coerce(section, key, value, types[key]) for key, value in table.items()}
         setattr(config, section, replace(getattr(config, section), **resolved))
-    for name in ("veil", "blur_sigma", "haze"):
+    for name in ("veil", "blur_sigma", "haze", "rim", "highlight"):
         if len(getattr(config.data, name)) != 2:
             raise DerainError(f"data.{name} needs two numbers: LOW, HIGH")
     for name in ("veil_level", "sensor_noise"):

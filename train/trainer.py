@@ -172,6 +172,7 @@ def build_datasets(options: DataOptions, seed: int) -> tuple[Dataset, Dataset, s
         try:
             rain = RainConfig(veil=tuple(options.veil), veil_spread=options.veil_spread, veil_chance=options.veil_chance,
                               veil_level=tuple(options.veil_level) or None, haze=tuple(options.haze),
+                              rim=tuple(options.rim), highlight=tuple(options.highlight),
                               sensor_noise=tuple(options.sensor_noise) or None,
                               blur_sigma=tuple(options.blur_sigma), mask_threshold=options.mask_threshold)
         except DerainError as error:

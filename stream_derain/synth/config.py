@@ -29,6 +29,8 @@ class RainConfig:
     merged_fraction: float = 0.15
     trail_fraction: float = 0.08
     haze: Range = (0.25, 0.6)  # drops scatter light: their view is brighter and flatter
+    rim: Range = (0.1, 0.4)  # darkening at a drop's rim, where light is bent out of the camera's view
+    highlight: Range = (0.05, 0.35)  # a drop's specular highlight, per drop
     veil: Range = (0.03, 0.22)  # whole-frame contrast loss from the wet glass, at full coverage
     # 0: the veil has one strength over the frame, set by the drops' overall coverage; > 0: it
     # follows their local coverage, blurred with a Gaussian of this sigma in px (a film of water
@@ -47,7 +49,7 @@ class RainConfig:
     mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
-        for name in ("density", "radius", "blur_sigma", "lens_blur", "magnification", "haze", "veil"):
+        for name in ("density", "radius", "blur_sigma", "lens_blur", "magnification", "haze", "rim", "highlight", "veil"):
             low, high = getattr(self, name)
             if not 0 <= low <= high:
                 raise DerainError(f"{name} range must be 0 <= low <= high, got {low}, {high}")
@@ -57,8 +59,8 @@ class RainConfig:
             raise DerainError(f"smallest drop radius must be at least 0.5 px, got {self.radius[0]}")
         if not 0 <= self.focus_mix <= 1:
             raise DerainError(f"focus mix must be in [0, 1], got {self.focus_mix}")
-        if self.veil[1] >= 1 or self.haze[1] >= 1:
-            raise DerainError("veil and haze must stay below 1")
+        if self.veil[1] >= 1 or self.haze[1] >= 1 or self.rim[1] >= 1:
+            raise DerainError("veil, haze and rim must stay below 1")
         if self.veil_spread < 0:
             raise DerainError(f"veil spread must be 0 or more pixels, got {self.veil_spread}")
         if not 0 <= self.veil_chance <= 1:

@@ -79,7 +79,7 @@ def new_drops(
         wobble=(rng.uniform(0, 1, (n, 3)) * np.array([0.12, 0.08, 0.04]) * irregular).astype(np.float32),
         phase=rng.uniform(0, 2 * np.pi, (n, 3)).astype(np.float32),
         magnification=rng.uniform(*config.magnification, n).astype(np.float32),
-        highlight=rng.uniform(0.05, 0.35, n).astype(np.float32),
+        highlight=rng.uniform(*config.highlight, n).astype(np.float32),
         blurred=blurred.astype(bool),
     )
 

@@ -56,7 +56,7 @@ def sample_look(rng: np.random.Generator, config: RainConfig) -> Look:
         blur_sigma=float(rng.uniform(*config.blur_sigma)),
         lens_blur=float(rng.uniform(*config.lens_blur)),
         haze=float(rng.uniform(*config.haze)),
-        rim=float(rng.uniform(0.1, 0.4)),
+        rim=float(rng.uniform(*config.rim)),
         veil=float(rng.uniform(*config.veil)),
         airlight=tuple(float(v) for v in np.clip(grey + tint, 0, 1)),
     )
