@@ -24,6 +24,7 @@ BUDGET=${BUDGET:-520}
 KEEP=${KEEP:-100}
 ARN_SHARE=${ARN_SHARE:-0.3}
 MIN_STEPS=${MIN_STEPS:-200}  # fewer would not be a run worth bringing back
+TEMPORAL=${TEMPORAL:-1}      # 0: skip measure_temporal (scripts/gpu_full_stage2.sh scores instead)
 DEVICE=${DEVICE:-cuda}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
@@ -77,7 +78,9 @@ if [[ ! -f "$RUN/best.pt" ]]; then log "no best.pt: no validation ran"; exit 1; 
 python3 scripts/half_weights.py "$RUN/best.pt" "$OUT/full-gpu.pt" 2>&1 | tee -a "$OUT/train.log" \
     || { log "half_weights failed"; exit 1; }
 left=$((BUDGET - SECONDS))
-if ((left > 30)); then
+if ((TEMPORAL == 0)); then
+    :
+elif ((left > 30)); then
     timeout "$left" python3 scripts/measure_temporal.py --model "$OUT/full-gpu.pt" --size 240x320 --frames 24 --clips 3 \
         --repeats 3 --device "$DEVICE" --json "$OUT/temporal.json" >"$OUT/temporal.md" 2>&1 \
         || log "measure_temporal: exit $? (124: out of time)"

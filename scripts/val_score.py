@@ -30,6 +30,7 @@ def main() -> int:
     parser.add_argument("--recipe", type=Path, required=True, help="whose validation pairs to score on")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="change the recipe's data, as `derain train --set` does (e.g. data.blur_sigma=[9,14])")
+    parser.add_argument("--device", default="cpu", help="where the models run (cpu, cuda); the pairs render on the CPU either way")
     args = parser.parse_args()
     try:
         config = load_config(args.recipe, args.overrides)
@@ -40,7 +41,8 @@ def main() -> int:
         print(f"{'model':40} {'PSNR':>7} {'SSIM':>7}")
         print(f"{'input (identity)':40} {identity.psnr:7.2f} {identity.ssim:7.4f}")
         for name in args.models:
-            scores, _ = validate(load_model(name).generator, pairs, torch.device("cpu"))
+            device = torch.device(args.device)
+            scores, _ = validate(load_model(name).generator.to(device), pairs, device)
             print(f"{name:40} {scores.psnr:7.2f} {scores.ssim:7.4f}")
     except DerainError as error:
         print(f"error: {error}", file=sys.stderr)
