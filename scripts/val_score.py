@@ -3,6 +3,7 @@
     python scripts/val_score.py --recipe train/recipes/lite.toml lite runs/lite-stage2/best.pt
     python scripts/val_score.py --recipe train/recipes/lite-stage2.toml lite runs/lite-stage2/best.pt
     python scripts/val_score.py --recipe train/recipes/lite.toml --set 'data.blur_sigma=[9,14]' lite
+    python scripts/val_score.py --recipe train/recipes/lite.toml --set 'data.rim=[0,0]' --drops lite
 
 Renders the pairs exactly as the trainer does (the recipe's sources, drops and seeds), so models
 trained on different renderer settings can be compared on each other's validation sets.
@@ -14,14 +15,41 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
 from stream_derain.checkpoint import load_model  # noqa: E402
 from stream_derain.errors import DerainError  # noqa: E402
+from stream_derain.frames import crop_to, pad_to_multiple  # noqa: E402
+from stream_derain.metrics import luma  # noqa: E402
+from stream_derain.models import Generator  # noqa: E402
 from train.config import load_config  # noqa: E402
-from train.trainer import build_datasets, identity_scores, validate, validation_pairs  # noqa: E402
+from train.trainer import as_frame, build_datasets, identity_scores, validate, validation_pairs  # noqa: E402
+
+
+@torch.inference_mode()
+def inside_drops(generator: Generator, pairs: list[dict], device: torch.device) -> tuple[float, float, float]:
+    """Inside each pair's target mask, means over the pairs: the map, how much brighter than clean
+    the input is (Y levels) and how much of that the output leaves."""
+    maps, lifts, lefts = [], [], []
+    generator.eval()
+    for pair in pairs:
+        target = pair["mask"][0].numpy() > 0.5
+        if not target.any():
+            continue
+        x, size = pad_to_multiple(pair["rain"].unsqueeze(0).to(device), generator.config.pad_multiple)
+        out = generator(x)
+        logits = crop_to(out.masks[-1], size)[0, 0].float().cpu()
+        attention = torch.sigmoid(logits) if generator.config.gate else logits.clamp(0, 1)
+        rain, clean, restored = (luma(as_frame(image)) for image in (pair["rain"], pair["clean"], crop_to(out.output, size)[0]))
+        height, width = clean.shape  # luma crops to a multiple of 4, as the protocol does
+        target = target[:height, :width]
+        maps.append(float(attention.numpy()[:height, :width][target].mean()))
+        lifts.append(float((rain - clean)[target].mean()))
+        lefts.append(float((restored - clean)[target].mean()))
+    return float(np.mean(maps)), float(np.mean(lifts)), float(np.mean(lefts))
 
 
 def main() -> int:
@@ -30,6 +58,8 @@ def main() -> int:
     parser.add_argument("--recipe", type=Path, required=True, help="whose validation pairs to score on")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="change the recipe's data, as `derain train --set` does (e.g. data.blur_sigma=[9,14])")
+    parser.add_argument("--drops", action="store_true",
+                        help="also print, inside the drops' target mask, the map's mean and the input's and output's lift above clean")
     parser.add_argument("--device", default="cpu", help="where the models run (cpu, cuda); the pairs render on the CPU either way")
     args = parser.parse_args()
     try:
@@ -38,12 +68,14 @@ def main() -> int:
         pairs = validation_pairs(val_set, config.data.val_pairs)
         identity = identity_scores(pairs)
         print(f"{args.recipe}{''.join(' --set ' + item for item in args.overrides)}: {len(pairs)} held-out pairs")
-        print(f"{'model':40} {'PSNR':>7} {'SSIM':>7}")
+        print(f"{'model':40} {'PSNR':>7} {'SSIM':>7}" + (f" {'map in':>7} {'lift':>6} {'left':>6}" if args.drops else ""))
         print(f"{'input (identity)':40} {identity.psnr:7.2f} {identity.ssim:7.4f}")
+        device = torch.device(args.device)
         for name in args.models:
-            device = torch.device(args.device)
-            scores, _ = validate(load_model(name).generator.to(device), pairs, device)
-            print(f"{name:40} {scores.psnr:7.2f} {scores.ssim:7.4f}")
+            generator = load_model(name).generator.to(device)
+            scores, _ = validate(generator, pairs, device)
+            drops = "" if not args.drops else "{:8.2f} {:+6.1f} {:+6.1f}".format(*inside_drops(generator, pairs, device))
+            print(f"{name:40} {scores.psnr:7.2f} {scores.ssim:7.4f}{drops}")
     except DerainError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
