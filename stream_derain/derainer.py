@@ -14,6 +14,7 @@ from .backends.select import select_runner
 from .checkpoint import LoadedModel, load_model
 from .errors import DerainError
 from .frames import crop_to, pad_to_multiple
+from .temporal import full_pass
 from .tiling import fit_runner
 
 
@@ -74,9 +75,7 @@ class Derainer:
         x = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).to(runner.device, runner.dtype)
         x, size = pad_to_multiple(x, runner.config.pad_multiple)
         runner = fit_runner(runner, *x.shape[-2:], tile=self.tile)
-        state = runner.init_state(x)
-        for _ in range(runner.config.steps):
-            state = runner.attend_step(x, state)
+        state = full_pass(x, runner)
         restored = crop_to(runner.restore(x, state.mask), size)
         mask = crop_to(self.model.visible_mask(state.mask), size)[0, 0].float().cpu().numpy()
         out = restored[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()

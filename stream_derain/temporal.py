@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .backends.base import AttentionState, Runner
 from .errors import DerainError
+from .models.zoom import merge_maps, zoomed_frame
 
 DEFAULT_POLICY = "keyframe:6"
 
@@ -28,7 +29,17 @@ class Policy(Protocol):
 
 
 def full_pass(x: torch.Tensor, runner: Runner) -> AttentionState:
-    """The paper's ARN: `config.steps` steps from the starting state."""
+    """The paper's ARN: `config.steps` steps from the starting state (with `config.map_zoom`, the
+    mask merged with the small frame's, as Generator.attend does; h and c stay the full frame's)."""
+    state = _steps_from_start(x, runner)
+    zoom = runner.config.map_zoom
+    if not zoom:
+        return state
+    small, size = zoomed_frame(x, zoom, runner.config.pad_multiple)
+    return state._replace(mask=merge_maps(state.mask, _steps_from_start(small, runner).mask, size))
+
+
+def _steps_from_start(x: torch.Tensor, runner: Runner) -> AttentionState:
     state = runner.init_state(x)
     for _ in range(runner.config.steps):
         state = runner.attend_step(x, state)

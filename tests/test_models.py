@@ -4,7 +4,9 @@ import dataclasses
 import pytest
 import torch
 
+from conftest import TINY_LITE_CONFIG
 from stream_derain.cost import count_macs, count_parameters
+from stream_derain.frames import pad_to_multiple
 from stream_derain.models import Discriminator, ModelConfig, build_generator
 from stream_derain.models.arn import ConvLSTM, fuse_lstm_gates
 from stream_derain.models.coarse import cell_stats
@@ -232,3 +234,29 @@ def test_fused_lstm_gates_compute_what_the_four_gate_convs_do():
         state = model.attend_step(x, *model.init_state(x))  # a second step sees non-zero h and c
         for a, b in zip(model.attend_step(x, *state), fused.attend_step(x, *state)):
             torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+ZOOM_TINY = dataclasses.replace(TINY_LITE_CONFIG, map_zoom=0.5)
+
+
+def test_map_zoom_merges_the_small_frames_map_and_stays_out_of_the_digest_while_off():
+    torch.manual_seed(5)
+    zoomed = build_generator(ZOOM_TINY).eval()
+    plain = build_generator(TINY_LITE_CONFIG).eval()
+    plain.load_state_dict(zoomed.state_dict())  # map_zoom adds no weights
+    x = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        merged, full = zoomed.attend(x), plain.attend(x)
+        # the small frame is padded to the model's multiple as any frame is: 20x28 -> 24x32
+        small = plain.attend(pad_to_multiple(torch.nn.functional.interpolate(x, size=(20, 28), mode="area"), 8)[0])
+    assert len(merged) == len(full) == ZOOM_TINY.steps
+    for step_merged, step_full, step_small in zip(merged, full, small):
+        assert step_merged.shape == step_full.shape
+        assert (step_merged >= step_full).all()  # the maximum of the two, never less than the full map
+        wide = torch.nn.functional.interpolate(step_small[..., :20, :28], size=(40, 56), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(step_merged, torch.maximum(step_full, wide))
+    assert not torch.equal(merged[-1], full[-1])
+    assert "map_zoom" not in TINY_LITE_CONFIG.to_dict() and ModelConfig.from_dict(ZOOM_TINY.to_dict()) == ZOOM_TINY
+    for bad in (-0.5, 1.0):
+        with pytest.raises(ValueError, match="map_zoom"):
+            dataclasses.replace(TINY_LITE_CONFIG, map_zoom=bad)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 
+from stream_derain import Derainer
 from stream_derain.backends.torch_runner import TorchRunner
+from stream_derain.checkpoint import LoadedModel
 from stream_derain.errors import DerainError
 from conftest import TINY_LITE_CONFIG
 from stream_derain.models import build_generator
@@ -125,3 +130,22 @@ def test_a_new_frame_size_starts_over(runner: CountingRunner, policy) -> None:
     masks = policy.masks(other, runner)
     assert runner.steps == [1] * TINY.steps
     assert masks.shape == (1, 1, 24, 32)
+
+
+def test_a_zoomed_map_reaches_every_policy_as_the_model_computes_it() -> None:
+    torch.manual_seed(6)
+    runner = TorchRunner(build_generator(dataclasses.replace(TINY, map_zoom=0.5)).eval())
+    batch = torch.rand(3, 3, 24, 40, generator=torch.Generator().manual_seed(1))
+    expected = torch.cat([reference_mask(runner, frame) for frame in batch])
+    torch.testing.assert_close(full_pass(batch, runner).mask[:, 0], expected)
+    torch.testing.assert_close(NonePolicy().masks(batch, runner)[:, 0], expected)
+    keyed = KeyframePolicy(2).masks(batch, runner)
+    torch.testing.assert_close(keyed[:, 0], expected[[0, 0, 2]])  # frame 1 reuses frame 0's merged map
+
+
+def test_a_zoomed_model_derains_an_odd_sized_image() -> None:
+    torch.manual_seed(7)
+    model = LoadedModel(build_generator(dataclasses.replace(TINY, map_zoom=0.5)).eval(), {}, "tiny zoomed", trained=False)
+    image = (np.random.default_rng(2).random((37, 53, 3)) * 255).astype(np.uint8)
+    result = Derainer(model=model, device="cpu", backend="torch").derain(image)
+    assert result.image.shape == image.shape and result.mask.shape == (37, 53)

@@ -304,12 +304,13 @@ def initial_weights(init: str, config: TrainConfig) -> dict[str, torch.Tensor]:
 
     The recipe may add a coarse or fine branch to a model that lacks it: a new branch starts at
     zero, so the run starts from what the loaded model computes (a larger padding multiple
-    changes only how a frame's border is padded)."""
+    changes only how a frame's border is padded). It may also set `map_zoom`, which adds no
+    weights: the same ARN reads the smaller frame."""
     loaded = load_model(init)
     if not loaded.trained:
         raise DerainError(f"run.init {init!r}: no trained weights ship for that preset")
     wanted = config.model_config()
-    have = loaded.generator.config
+    have = replace(loaded.generator.config, map_zoom=wanted.map_zoom)
     branches = ("coarse_scale", "fine_scale")
     added = {name: getattr(wanted, name) for name in branches if getattr(have, name) == 0 < getattr(wanted, name)}
     adds_branch = bool(added)

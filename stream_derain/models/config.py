@@ -36,6 +36,9 @@ class ModelConfig:
     # With fine_scale > 0: a second such branch in finer cells, which mends the drops themselves
     # while the coarser one lifts the veil (docs/TRAINING.md, run 27); their changes add up.
     fine_scale: int = 0
+    # With map_zoom in (0, 1): the ARN also reads the frame downscaled by this factor, and each
+    # map is the per-pixel maximum of the two (models/zoom.py): large soft drops fill in.
+    map_zoom: float = 0.0
     # data contract
     channel_order: str = "RGB"
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -49,6 +52,8 @@ class ModelConfig:
             scale = getattr(self, name)
             if scale < 0 or (scale and self.pad_multiple % scale):
                 raise ValueError(f"{name} must divide pad_multiple, so the branch's grid fits the padded frame")
+        if not 0 <= self.map_zoom < 1:
+            raise ValueError(f"map_zoom must be 0 (off) or a factor in (0, 1), got {self.map_zoom}")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -72,7 +77,7 @@ class ModelConfig:
         return cls(**values)
 
 
-_ADDED_OFF = {"coarse_scale": 0, "coarse_channels": 16, "fine_scale": 0}
+_ADDED_OFF = {"coarse_scale": 0, "coarse_channels": 16, "fine_scale": 0, "map_zoom": 0.0}
 
 # The official DeRaindrop generator (Qian et al., CVPR 2018), layer for layer.
 FULL = ModelConfig(preset="full")

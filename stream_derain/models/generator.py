@@ -10,6 +10,7 @@ from torch import nn
 from .arn import AttentiveRNN
 from .autoencoder import ContextualAutoencoder
 from .config import PRESETS, ModelConfig
+from .zoom import merge_maps, zoomed_frame
 
 
 class GeneratorOutput(NamedTuple):
@@ -41,7 +42,15 @@ class Generator(nn.Module):
         return self.arn.step(x, mask, h, c)
 
     def attend(self, x: torch.Tensor, steps: int | None = None) -> list[torch.Tensor]:
-        """Run the ARN from its starting state; return the mask after every step."""
+        """Run the ARN from its starting state; return the mask after every step (with
+        `config.map_zoom`, each merged with the small frame's mask after the same step)."""
+        masks = self._attend_at(x, steps)
+        if not self.config.map_zoom:
+            return masks
+        small, size = zoomed_frame(x, self.config.map_zoom, self.config.pad_multiple)
+        return [merge_maps(full, wide, size) for full, wide in zip(masks, self._attend_at(small, steps))]
+
+    def _attend_at(self, x: torch.Tensor, steps: int | None) -> list[torch.Tensor]:
         mask, h, c = self.init_state(x)
         masks = []
         for _ in range(steps or self.config.steps):

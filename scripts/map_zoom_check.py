@@ -1,0 +1,90 @@
+"""What a second attention map, from the frame at a smaller size, would do: scored, not shipped.
+
+A model's weights run with `ModelConfig.map_zoom` set (models/zoom.py): its map is computed on
+the frame as given and on the frame downscaled by ZOOM, and the restore pass reads their
+per-pixel maximum; the small frame's map fills large soft drops that the full-size map marks
+only at their rims (docs/TRAINING.md, "At full size, the shipped map finds the rims of large
+soft drops").
+Prints the rendered judging sets (64 pairs each) and, where ../shared/real-raindrop is present,
+the real pairs' PSNR gains (evaluation only: watched, never used to choose).
+
+    python scripts/map_zoom_check.py --model lite --zoom 0.5 0.33
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
+
+from stream_derain.checkpoint import load_model  # noqa: E402
+from stream_derain.evaluate import find_pairs, read_rgb8  # noqa: E402
+from stream_derain.frames import crop_to, frames_to_tensor, pad_to_multiple, tensor_to_frames  # noqa: E402
+from stream_derain.metrics import luma, psnr_y  # noqa: E402
+from stream_derain.models import Generator  # noqa: E402
+from train.config import load_config  # noqa: E402
+from train.trainer import build_datasets, validate, validation_pairs  # noqa: E402
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real-raindrop" / "pairs"
+RECIPES = Path(__file__).resolve().parents[1] / "train" / "recipes"
+SETS = {  # candidate_report.sh's judging sets
+    "lite.toml": ("lite.toml", []),
+    "lite-stage2.toml": ("lite-stage2.toml", []),
+    "soft, 9..16": ("lite.toml", ["data.blur_sigma=[9,16]", "data.mask_threshold=10"]),
+    "bright-veil mixed": ("lite.toml", ["data.veil=[0.03,0.22]", "data.veil_spread=32", "data.veil_chance=0.5"]),
+}
+
+
+def zoomed(generator: Generator, zoom: float) -> Generator:
+    """The same weights with `map_zoom` set."""
+    model = Generator(replace(generator.config, map_zoom=zoom)).eval()
+    model.load_state_dict(generator.state_dict())
+    return model
+
+
+@torch.inference_mode()
+def real_gains(generator: Generator) -> list[float]:
+    gains = []
+    for pair in find_pairs(REAL):
+        rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
+        x, size = pad_to_multiple(frames_to_tensor(rain), generator.config.pad_multiple)
+        out = tensor_to_frames(crop_to(generator(x).output, size))[0]
+        height, width = min(out.shape[0], clean.shape[0]), min(out.shape[1], clean.shape[1])
+        y_out, y_rain, y_clean = (luma(image[:height, :width]) for image in (out, rain, clean))
+        gains.append(psnr_y(y_out, y_clean) - psnr_y(y_rain, y_clean))
+    return gains
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="lite")
+    parser.add_argument("--zoom", type=float, nargs="+", default=[0.5])
+    args = parser.parse_args()
+    generator = load_model(args.model).generator.eval()
+    variants = {"as shipped": generator, **{f"zoom {zoom:g}": zoomed(generator, zoom) for zoom in args.zoom}}
+    print(f"{'set (PSNR / SSIM)':20}" + "".join(f" {name:>16}" for name in variants))
+    for name, (recipe, overrides) in SETS.items():
+        config = load_config(RECIPES / recipe, ["data.val_pairs=64", *overrides])
+        pairs = validation_pairs(build_datasets(config.data, config.run.seed)[1], config.data.val_pairs)
+        row = f"{name:20}"
+        for model in variants.values():
+            scores, _ = validate(model, pairs, torch.device("cpu"))
+            row += f" {scores.psnr:8.2f} / {scores.ssim:.4f}"[-17:]
+        print(row, flush=True)
+    if not REAL.is_dir():
+        print(f"real pairs: {REAL} is absent, skipped")
+        return 0
+    for name, model in variants.items():
+        gains = real_gains(model)
+        print(f"real pairs, {name}: " + " / ".join(f"{gain:+.2f}" for gain in gains) + f", mean {np.mean(gains):+.2f} dB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
