@@ -13,10 +13,13 @@ from typing import Any, get_type_hints
 
 from stream_derain.errors import DerainError
 from stream_derain.models import PRESETS, ModelConfig
+from stream_derain.synth.config import RainConfig
 
 
 @dataclass
 class DataOptions:
+    # The renderer's ranges default to RainConfig's own, so a recipe that leaves them out renders
+    # as `derain synth` does.
     source: str = "render"  # "render": fresh drops on clean images; "pairs": a paired folder
     root: str = ""  # a folder of clean images/videos (render) or of pairs; "" = installed images
     crop: int = 128
@@ -24,15 +27,15 @@ class DataOptions:
     min_drop_coverage: float = 0.0  # re-draw a crop whose drops cover less than this fraction
     tone_jitter: bool = False  # render: a random contrast, brightness, gamma and saturation per clean crop
     dry_fraction: float = 0.0  # share of training samples showing dry glass (input = clean, empty mask)
-    veil: list[float] = field(default_factory=lambda: [0.03, 0.22])  # render: whole-frame veil range (synth.RainConfig)
+    veil: list[float] = field(default_factory=lambda: list(RainConfig.veil))  # render: whole-frame veil range (synth.RainConfig)
     veil_spread: float = 0.0  # render: 0 = one veil strength per frame; > 0 = it follows the drops' local coverage (px)
     veil_chance: float = 1.0  # render: the share of crops with a veil at all
-    haze: list[float] = field(default_factory=lambda: [0.25, 0.6])  # render: how far a drop's view fades toward its bright airlight (synth.RainConfig)
-    rim: list[float] = field(default_factory=lambda: [0.1, 0.4])  # render: darkening at the drops' rims (synth.RainConfig)
-    highlight: list[float] = field(default_factory=lambda: [0.05, 0.35])  # render: the drops' specular highlights (synth.RainConfig)
+    haze: list[float] = field(default_factory=lambda: list(RainConfig.haze))  # render: how far a drop's view fades toward its bright airlight (synth.RainConfig)
+    rim: list[float] = field(default_factory=lambda: list(RainConfig.rim))  # render: darkening at the drops' rims (synth.RainConfig)
+    highlight: list[float] = field(default_factory=lambda: list(RainConfig.highlight))  # render: the drops' specular highlights (synth.RainConfig)
     veil_level: list[float] = field(default_factory=list)  # render: the grey the veil fades toward, LOW, HIGH (0..1); [] = the drops' bright airlight
     sensor_noise: list[float] = field(default_factory=list)  # render: the camera's grain, LOW, HIGH (sigma, levels of 255); [] = none
-    blur_sigma: list[float] = field(default_factory=lambda: [1.5, 6.0])  # render: defocus of out-of-focus drops, px (synth.RainConfig)
+    blur_sigma: list[float] = field(default_factory=lambda: list(RainConfig.blur_sigma))  # render: defocus of out-of-focus drops, px (synth.RainConfig)
     mask_threshold: int = 30  # render: the attention target is |rain - clean|'s local mean > this inside drops (the paper: 30)
     workers: int = 0
     val_pairs: int = 32  # held-out pairs, fixed for the whole run
