@@ -16,7 +16,7 @@ SCORE_TIME=${SCORE_TIME:-110}
 [[ -f "$STAGE1" ]] || { echo "gpu_full_stage2: $STAGE1 is missing (carry it)"; exit 1; }
 RECIPE=${RECIPE:-train/recipes/full-gpu-veil.toml} ARN_SHARE=0 TEMPORAL=0 BUDGET=${BUDGET:-400} KEEP=${KEEP:-40} \
     bash scripts/gpu_train.sh || exit 1
-[[ -f "$OUT/full-gpu.pt" ]] || exit 1
+[[ -f "$OUT/full-gpu.pt" ]] || { echo "gpu_full_stage2: no full-gpu.pt came out of stage 2 (see $OUT/train.log)"; exit 1; }
 if ! python3 -c "import av" 2>/dev/null; then export PYTHONPATH=/tmp/site:$PWD; fi  # gpu_train.sh installed PyAV there
 score() { timeout "$SCORE_TIME" python3 scripts/val_score.py --device "${DEVICE:-cuda}" "$@" lite "$STAGE1" "$OUT/full-gpu.pt" 2>&1 | tee -a "$OUT/scores.txt"; }
 VEIL=(--set 'data.veil=[0.03,0.22]' --set data.veil_spread=32 --set data.veil_chance=0.5)

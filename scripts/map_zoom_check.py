@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
 from stream_derain.checkpoint import load_model  # noqa: E402
+from stream_derain.cost import count_macs  # noqa: E402
 from stream_derain.evaluate import find_pairs, read_rgb8  # noqa: E402
 from stream_derain.frames import crop_to, frames_to_tensor, pad_to_multiple, tensor_to_frames  # noqa: E402
 from stream_derain.metrics import luma, psnr_y  # noqa: E402
@@ -68,6 +69,8 @@ def main() -> int:
     args = parser.parse_args()
     generator = load_model(args.model).generator.eval()
     variants = {"as shipped": generator, **{f"zoom {zoom:g}": zoomed(generator, zoom) for zoom in args.zoom}}
+    # what the second map costs: one full pass (all ARN steps and the restore) at 480x720
+    print(f"{'GMAC at 480x720':20}" + "".join(f" {count_macs(model, 480, 720)['total'] / 1e9:16.1f}" for model in variants.values()))
     print(f"{'set (PSNR / SSIM)':20}" + "".join(f" {name:>16}" for name in variants))
     for name, (recipe, overrides) in SETS.items():
         config = load_config(RECIPES / recipe, ["data.val_pairs=64", *overrides])
