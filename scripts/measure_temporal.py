@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stream_derain.backends.select import select_runner  # noqa: E402
 from stream_derain.bench import CountingRunner  # noqa: E402
 from stream_derain.checkpoint import load_model  # noqa: E402
-from stream_derain.cost import count_macs  # noqa: E402
+from stream_derain.cost import count_macs, macs_per_frame  # noqa: E402
 from stream_derain.frames import crop_to, frames_to_tensor, pad_to_multiple, tensor_to_frames  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from stream_derain.metrics import flicker, psnr_y, luma, score  # noqa: E402
@@ -77,7 +77,7 @@ def measure(model: str, clips, policies: list[str], batch: int, device: str, rep
     reference: dict[str, np.ndarray] = {}
     for spec in policies:
         psnrs, ssims, flickers, drift, seconds, count = [], [], [], [], 0.0, 0
-        runner.attend_frames = runner.restore_frames = 0
+        runner.reset_counts()
         for name, rain, clean in clips:
             runs = [run_policy(runner, spec, rain, batch) for _ in range(repeats)]
             out = runs[0][0]
@@ -90,7 +90,7 @@ def measure(model: str, clips, policies: list[str], batch: int, device: str, rep
             if spec == "none":
                 reference[name] = out
             drift += [psnr_y(luma(o), luma(r)) for o, r in zip(out, reference[name])]
-        steps = runner.attend_frames / runner.restore_frames
+        steps = runner.arn_steps_per_frame
         finite = [d for d in drift if math.isfinite(d)]
         rows[spec] = {
             "psnr": float(np.mean(psnrs)),
@@ -98,7 +98,7 @@ def measure(model: str, clips, policies: list[str], batch: int, device: str, rep
             "flicker": float(np.mean(flickers)),
             "fps": count / seconds,
             "arn_steps_per_frame": steps,
-            "gmac_per_frame": (macs["restore"] + macs["arn"] * steps / loaded.generator.config.steps) / 1e9,
+            "gmac_per_frame": macs_per_frame(loaded.generator.config, height, width, steps) / 1e9,
             "psnr_vs_none": float(np.mean(finite)) if finite else math.inf,
         }
         print(f"  {model:5} {spec:16} {rows[spec]['fps']:7.2f} fps", file=sys.stderr, flush=True)

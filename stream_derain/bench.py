@@ -19,7 +19,7 @@ import torch
 
 from .backends.base import AttentionState, Runner
 from .checkpoint import LoadedModel
-from .cost import count_macs
+from .cost import macs_per_frame
 from .frames import pad_to_multiple
 from .models import Generator
 from .temporal import parse_policy
@@ -40,25 +40,33 @@ def parse_resolution(text: str) -> tuple[int, int]:
 
 
 class CountingRunner:
-    """Passes calls through to a runner and counts the ARN steps and restores per frame."""
+    """Passes calls through to a runner and counts the pixels that ARN steps and restores see:
+    ARN steps on the small frame of `map_zoom` cost as many full-size steps as their share of pixels."""
 
     def __init__(self, runner: Runner) -> None:
         self.inner = runner
         self.name, self.config = runner.name, runner.config
         self.device, self.dtype = runner.device, runner.dtype
         self.fixed_shapes = runner.fixed_shapes
-        self.attend_frames = 0
-        self.restore_frames = 0
+        self.reset_counts()
+
+    def reset_counts(self) -> None:
+        self.attend_pixels = 0
+        self.restore_pixels = 0
+
+    @property
+    def arn_steps_per_frame(self) -> float:
+        return self.attend_pixels / self.restore_pixels
 
     def init_state(self, x: torch.Tensor) -> AttentionState:
         return self.inner.init_state(x)
 
     def attend_step(self, x: torch.Tensor, state: AttentionState) -> AttentionState:
-        self.attend_frames += len(x)
+        self.attend_pixels += x[:, 0].numel()
         return self.inner.attend_step(x, state)
 
     def restore(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        self.restore_frames += len(x)
+        self.restore_pixels += x[:, 0].numel()
         return self.inner.restore(x, mask)
 
 
@@ -127,11 +135,9 @@ def bench_inference(
 
     for _ in range(warmup):
         one_pass()
-    counter.attend_frames = counter.restore_frames = 0
+    counter.reset_counts()
     rates = [one_pass() for _ in range(repeats)]
-    steps_per_frame = counter.attend_frames / counter.restore_frames
-    macs = count_macs(Generator(generator.config).to("meta"), *x.shape[-2:])
-    macs_per_frame = macs["restore"] + macs["arn"] * steps_per_frame / generator.config.steps
+    frame_macs = macs_per_frame(generator.config, *x.shape[-2:], counter.arn_steps_per_frame)
     fps = statistics.median(rates)
     return InferenceBench(
         backend=runner.name,
@@ -144,8 +150,8 @@ def bench_inference(
         fps_median=fps,
         fps_min=min(rates),
         fps_max=max(rates),
-        arn_steps_per_frame=steps_per_frame,
-        tflops=2 * macs_per_frame * fps / 1e12,
+        arn_steps_per_frame=counter.arn_steps_per_frame,
+        tflops=2 * frame_macs * fps / 1e12,
         peak_host_mib=peak_host_mib(),
         peak_gpu_mib=torch.cuda.max_memory_allocated(runner.device) / 2**20 if runner.device.type == "cuda" else None,
         repeats=rates,

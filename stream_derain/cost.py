@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
-from .models import Generator
+from .models import Generator, ModelConfig
 
 
 def _layer_macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
@@ -40,6 +42,13 @@ def count_macs(generator: Generator, height: int, width: int) -> dict[str, int]:
             handle.remove()
     totals["total"] = totals["arn"] + totals["restore"]
     return totals
+
+
+def macs_per_frame(config: ModelConfig, height: int, width: int, arn_steps_per_frame: float) -> float:
+    """MACs of a frame whose ARN ran this many full-size steps, as CountingRunner counts them (reuse
+    policies skip steps; the small frame of `map_zoom` adds its share of pixels)."""
+    macs = count_macs(Generator(replace(config, map_zoom=0.0)).to("meta"), height, width)
+    return macs["restore"] + macs["arn"] * arn_steps_per_frame / config.steps
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -1,10 +1,12 @@
 import json
+from dataclasses import replace
 
 import pytest
 
 from stream_derain.backends.torch_runner import TorchRunner
 from stream_derain.bench import bench_inference, parse_resolution
-from stream_derain.models import build_generator
+from stream_derain.cost import count_macs
+from stream_derain.models import LITE, build_generator
 
 
 def test_resolutions_parse_by_name_and_size():
@@ -24,6 +26,15 @@ def test_reuse_skips_arn_steps_and_the_count_shows_it():
     assert none.arn_steps_per_frame == 4.0
     assert keyframe.arn_steps_per_frame == 1.0  # one full pass of 4 steps per 4 frames
     assert none.fps_median > 0 and none.tflops > 0 and none.peak_host_mib > 0
+
+
+def test_the_second_map_counts_its_small_frame_at_its_share_of_pixels():
+    generator = build_generator(replace(LITE, map_zoom=0.5))
+    bench = bench_inference(TorchRunner(generator), generator, 64, 96, batch=1, reuse="none", frames=1, warmup=0, repeats=1)
+    # 4 steps at 64x96, then 4 at 32x48 (already a multiple of 16: no padding)
+    assert bench.arn_steps_per_frame == 5.0
+    macs = count_macs(generator.to("meta"), 64, 96)
+    assert bench.tflops == pytest.approx(2 * macs["total"] * bench.fps_median / 1e12, rel=0.01)
 
 
 def test_cli_writes_a_json_record(tmp_path, run_cli):
