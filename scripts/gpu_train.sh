@@ -26,8 +26,9 @@ ARN_SHARE=${ARN_SHARE:-0.3}
 MIN_STEPS=${MIN_STEPS:-200}  # fewer would not be a run worth bringing back
 TEMPORAL=${TEMPORAL:-1}      # 0: skip measure_temporal (scripts/gpu_full_stage2.sh scores instead)
 DEVICE=${DEVICE:-cuda}
+read -r -a SETS <<<"${SETS:-}"  # more `--set key=value` for both runs, e.g. two variants side by side
 mkdir -p "$OUT"
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 if ! python3 -c "import av" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
         && export PYTHONPATH=/tmp/site:$PWD
@@ -41,7 +42,7 @@ probe_start=$SECONDS
 df -h /dev/shm 2>&1 | tail -n 1 | tee -a "$OUT/train.log"  # DataLoader workers hand batches over through it
 timeout $((BUDGET / 3)) python3 cli.py train --recipe "$RECIPE" --out "$PROBE" --device "$DEVICE" --stop-at 100 \
     --set optim.arn_pretrain=40 --set run.val_every=0 --set run.log_every=10 --set run.ckpt_every=1000 \
-    >>"$OUT/train.log" 2>&1 || { log "the probe failed (exit $?): see train.log"; exit 1; }
+    "${SETS[@]}" >>"$OUT/train.log" 2>&1 || { log "the probe failed (exit $?): see train.log"; exit 1; }
 probe_wall=$((SECONDS - probe_start))
 cp "$PROBE/metrics.jsonl" "$OUT/probe-metrics.jsonl"
 
@@ -69,7 +70,7 @@ read -r STEPS ARN VAL <<<"$(head -n 1 <<<"$plan")"
 if [[ -z "${STEPS:-}" ]] || ((STEPS < MIN_STEPS)); then log "not enough time for a run (${STEPS:-no} steps)"; exit 1; fi
 log "training $STEPS steps ($ARN ARN-only), validating every $VAL"
 timeout $((BUDGET - SECONDS - KEEP + 20)) python3 cli.py train --recipe "$RECIPE" --out "$RUN" --device "$DEVICE" --steps "$STEPS" \
-    --set optim.arn_pretrain="$ARN" --set run.val_every="$VAL" >>"$OUT/train.log" 2>&1 \
+    --set optim.arn_pretrain="$ARN" --set run.val_every="$VAL" "${SETS[@]}" >>"$OUT/train.log" 2>&1 \
     || log "training ended with exit $? (124: stopped at its time; best.pt is its best validation so far)"
 cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl" 2>/dev/null
 
