@@ -91,6 +91,16 @@ def test_stopped_and_resumed_run_matches_a_straight_run(tmp_path):
     assert all(torch.equal(final[k], a["generator"][k]) for k in final)
 
 
+def test_a_run_can_keep_the_weights_of_every_validation(tmp_path):
+    train(tiny_config(tmp_path, keep_every_val=True), train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+    kept = sorted(path.name for path in tmp_path.glob("val-*.pt"))
+    assert kept == ["val-3.pt", "val-6.pt"]
+    assert load_checkpoint(tmp_path / "val-3.pt").metadata["steps"] == 3
+    final = load_checkpoint(tmp_path / "final.pt").generator.state_dict()
+    last = load_checkpoint(tmp_path / "val-6.pt").generator.state_dict()
+    assert all(torch.equal(final[k], last[k]) for k in final)
+
+
 def test_resume_refuses_a_changed_recipe_and_a_run_is_never_overwritten(tmp_path):
     config = tiny_config(tmp_path, steps=1, val_every=0, ckpt_every=1)
     train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))

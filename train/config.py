@@ -87,6 +87,7 @@ class RunOptions:
     amp: bool = True  # mixed precision, on CUDA only
     ckpt_every: int = 500
     val_every: int = 500  # 0 = no validation
+    keep_every_val: bool = False  # also write val-STEP.pt at each validation: a run's course, to score on other sets
     log_every: int = 10
     tensorboard: bool = True  # when installed
     progress: bool = True
@@ -120,7 +121,7 @@ class TrainConfig:
 SECTIONS = {"data": DataOptions, "loss": LossOptions, "optim": OptimOptions, "run": RunOptions}
 CHOICES = {("loss", "mask_loss"): ("mse", "bce"), ("optim", "decay"): ("none", "cosine", "step"), ("data", "source"): ("render", "pairs")}
 # Options that may change when a run is resumed; any other change would make a different run.
-RESUMABLE_CHANGES = {"run.steps", "run.stop_at", "run.device", "run.ckpt_every", "run.val_every", "run.log_every", "run.tensorboard", "run.progress", "data.workers"}
+RESUMABLE_CHANGES = {"run.steps", "run.stop_at", "run.device", "run.ckpt_every", "run.val_every", "run.keep_every_val", "run.log_every", "run.tensorboard", "run.progress", "data.workers"}
 # Options the ARN-only steps never read: while a run is still in that phase (under both the old
 # and the new optim.arn_pretrain), changing them gives the run it would have been from step 0.
 ARN_PHASE_UNREAD = {f"loss.{key}" for key in ("multiscale", "drop_mse", "dry_l1", "perceptual", "perceptual_layers", "vgg_weights", "gan", "gamma", "gan_start")} | {"optim.arn_pretrain"}

@@ -550,6 +550,8 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
                 if improved:
                     best = {"psnr": scores.psnr, "ssim": scores.ssim, "step": step}
                     export(out_dir / BEST_FILE, scores)
+                if run.keep_every_val:
+                    export(out_dir / f"val-{step}.pt", scores)
                 gain = scores.psnr - identity.psnr
                 console.print(f"step {step}: val {scores.psnr:.2f} dB ({gain:+.2f} over identity) SSIM {scores.ssim:.4f}{'  [best]' if improved else ''}")
                 log.write(json.dumps({"step": step, "val_psnr": scores.psnr, "val_ssim": scores.ssim}) + "\n")
