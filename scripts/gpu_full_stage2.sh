@@ -10,8 +10,9 @@
 #
 # Each stage 2 is scripts/gpu_train.sh with train/recipes/full-gpu-veil.toml (no ARN-only steps)
 # and the render workers shared out; its best weights come back as $OUT/<name>/full-gpu.pt (the
-# tool brings back 8 files: two variants at most). The scores go to $OUT/scores.txt: the 64-pair
-# sets of scripts/candidate_report.sh that the rule reads.
+# tool brings back 8 files: two variants at most; with KEEP_VALS=4, one variant and four of its
+# validations' weights, see gpu_train.sh). The scores go to $OUT/scores.txt: the 64-pair sets of
+# scripts/candidate_report.sh that the rule reads.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OUT=${OUT:-gpu-stage2}

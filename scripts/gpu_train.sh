@@ -11,6 +11,8 @@
 #    best validation so far.
 # 3. Under $OUT (the device tool's limit is 8 files of 16 MiB): the best weights in float16
 #    (full-gpu.pt, 12.5 MB), the run's metrics and log, and scripts/measure_temporal.py on them.
+#    With KEEP_VALS=N, also N of the run's validations' weights (run.keep_every_val), spread from
+#    the first to the last, in float16 as val-STEP.pt: a run's course, to score on other sets.
 #
 # The whole script keeps to BUDGET seconds; KEEP of them are kept for step 3. .whl holds PyAV for
 # the image's Python (scripts/gpu_check.sh says how to fetch it): the renderer reads video sources.
@@ -26,7 +28,10 @@ ARN_SHARE=${ARN_SHARE:-0.3}
 MIN_STEPS=${MIN_STEPS:-200}  # fewer would not be a run worth bringing back
 TEMPORAL=${TEMPORAL:-1}      # 0: skip measure_temporal (scripts/gpu_full_stage2.sh scores instead)
 DEVICE=${DEVICE:-cuda}
+KEEP_VALS=${KEEP_VALS:-0}
 read -r -a SETS <<<"${SETS:-}"  # more `--set key=value` for both runs, e.g. two variants side by side
+VAL_SETS=()
+((KEEP_VALS > 0)) && VAL_SETS=(--set run.keep_every_val=true)
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 if ! python3 -c "import av" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
@@ -70,7 +75,7 @@ read -r STEPS ARN VAL <<<"$(head -n 1 <<<"$plan")"
 if [[ -z "${STEPS:-}" ]] || ((STEPS < MIN_STEPS)); then log "not enough time for a run (${STEPS:-no} steps)"; exit 1; fi
 log "training $STEPS steps ($ARN ARN-only), validating every $VAL"
 timeout $((BUDGET - SECONDS - KEEP + 20)) python3 cli.py train --recipe "$RECIPE" --out "$RUN" --device "$DEVICE" --steps "$STEPS" \
-    --set optim.arn_pretrain="$ARN" --set run.val_every="$VAL" "${SETS[@]}" >>"$OUT/train.log" 2>&1 \
+    --set optim.arn_pretrain="$ARN" --set run.val_every="$VAL" "${SETS[@]}" "${VAL_SETS[@]}" >>"$OUT/train.log" 2>&1 \
     || log "training ended with exit $? (124: stopped at its time; best.pt is its best validation so far)"
 cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl" 2>/dev/null
 
@@ -78,6 +83,16 @@ cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl" 2>/dev/null
 if [[ ! -f "$RUN/best.pt" ]]; then log "no best.pt: no validation ran"; exit 1; fi
 python3 scripts/half_weights.py "$RUN/best.pt" "$OUT/full-gpu.pt" 2>&1 | tee -a "$OUT/train.log" \
     || { log "half_weights failed"; exit 1; }
+if ((KEEP_VALS > 0)); then
+    mapfile -t vals < <(find "$RUN" -maxdepth 1 -name 'val-*.pt' | sort -V)
+    n=${#vals[@]}
+    k=$((KEEP_VALS < n ? KEEP_VALS : n))
+    for ((i = 0; i < k; i++)); do
+        pick=${vals[$((k > 1 ? i * (n - 1) / (k - 1) : n - 1))]}
+        python3 scripts/half_weights.py "$pick" "$OUT/$(basename "$pick")" >>"$OUT/train.log" 2>&1 \
+            || log "half_weights failed on $pick"
+    done
+fi
 left=$((BUDGET - SECONDS))
 if ((TEMPORAL == 0)); then
     :
