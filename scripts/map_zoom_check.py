@@ -23,11 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
-from stream_derain.checkpoint import load_model  # noqa: E402
+from stream_derain import Derainer  # noqa: E402
+from stream_derain.checkpoint import LoadedModel, load_model  # noqa: E402
 from stream_derain.cost import count_macs  # noqa: E402
-from stream_derain.evaluate import find_pairs, read_rgb8  # noqa: E402
-from stream_derain.frames import crop_to, frames_to_tensor, pad_to_multiple, tensor_to_frames  # noqa: E402
-from stream_derain.metrics import luma, psnr_y  # noqa: E402
+from stream_derain.evaluate import evaluate, find_pairs  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from train.config import load_config  # noqa: E402
 from train.trainer import build_datasets, validate, validation_pairs  # noqa: E402
@@ -49,17 +48,10 @@ def zoomed(generator: Generator, zoom: float) -> Generator:
     return model
 
 
-@torch.inference_mode()
-def real_gains(generator: Generator) -> list[float]:
-    gains = []
-    for pair in find_pairs(REAL):
-        rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
-        x, size = pad_to_multiple(frames_to_tensor(rain), generator.config.pad_multiple)
-        out = tensor_to_frames(crop_to(generator(x).output, size))[0]
-        height, width = min(out.shape[0], clean.shape[0]), min(out.shape[1], clean.shape[1])
-        y_out, y_rain, y_clean = (luma(image[:height, :width]) for image in (out, rain, clean))
-        gains.append(psnr_y(y_out, y_clean) - psnr_y(y_rain, y_clean))
-    return gains
+def real_gains(generator: Generator, metadata: dict) -> list[float]:
+    """PSNR gains on the real pairs through `Derainer`, as `derain eval` scores them."""
+    derainer = Derainer(LoadedModel(generator, metadata, "map_zoom_check", trained=True), device="cpu", backend="torch")
+    return [r.model.psnr - r.identity.psnr for r in evaluate(find_pairs(REAL), derainer)]
 
 
 def main() -> int:
@@ -67,7 +59,8 @@ def main() -> int:
     parser.add_argument("--model", default="lite")
     parser.add_argument("--zoom", type=float, nargs="+", default=[0.5])
     args = parser.parse_args()
-    generator = load_model(args.model).generator.eval()
+    loaded = load_model(args.model)
+    generator = loaded.generator.eval()
     variants = {"as shipped": generator, **{f"zoom {zoom:g}": zoomed(generator, zoom) for zoom in args.zoom}}
     # what the second map costs: one full pass (all ARN steps and the restore) at 480x720
     print(f"{'GMAC at 480x720':20}" + "".join(f" {count_macs(model, 480, 720)['total'] / 1e9:16.1f}" for model in variants.values()))
@@ -84,7 +77,7 @@ def main() -> int:
         print(f"real pairs: {REAL} is absent, skipped")
         return 0
     for name, model in variants.items():
-        gains = real_gains(model)
+        gains = real_gains(model, loaded.metadata)
         print(f"real pairs, {name}: " + " / ".join(f"{gain:+.2f}" for gain in gains) + f", mean {np.mean(gains):+.2f} dB")
     return 0
 
