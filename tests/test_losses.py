@@ -37,6 +37,13 @@ def test_attentive_bce_treats_the_map_as_logits():
     assert attentive_loss([logits], target, 0.8, "bce").item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_attentive_bce_pos_weight_scales_only_the_drop_pixels_term():
+    target = torch.tensor([1.0, 0.0]).view(1, 1, 1, 2)
+    logits = torch.tensor([2.0, -1.0]).view(1, 1, 1, 2)
+    expected = (3 * math.log1p(math.exp(-2.0)) + math.log1p(math.exp(-1.0))) / 2
+    assert attentive_loss([logits], target, 0.8, "bce", pos_weight=3.0).item() == pytest.approx(expected, rel=1e-6)
+
+
 def test_multiscale_loss_compares_each_scale_with_the_resized_clean_image():
     clean = torch.rand(2, 3, 16, 16)
     exact = [F.avg_pool2d(clean, 4), F.avg_pool2d(clean, 2), clean]

@@ -48,6 +48,7 @@ class LossOptions:
     theta: float = 0.8  # attentive loss: step t weighs theta^(N - t)
     attention: float = 1.0
     mask_loss: str = "mse"  # "mse" (the paper, on the raw map) or "bce" (the map as logits)
+    mask_pos_weight: float = 1.0  # BCE only: a missed drop pixel costs this many false alarms
     multiscale: list[float] = field(default_factory=lambda: [0.6, 0.8, 1.0])  # 1/4, 1/2, 1
     drop_mse: float = 0.0  # extra MSE over drop pixels only
     dry_l1: float = 0.0  # mean |output - clean| away from drops: a steady shift of dry glass costs what it shows
@@ -172,6 +173,8 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     for name in ("veil_level", "sensor_noise"):
         if len(getattr(config.data, name)) not in (0, 2):
             raise DerainError(f"data.{name} needs two numbers, LOW, HIGH, or none")
+    if config.loss.mask_pos_weight <= 0:
+        raise DerainError(f"loss.mask_pos_weight must be above 0, not {config.loss.mask_pos_weight}")
     if not 0 <= config.data.dry_fraction < 1:
         raise DerainError(f"data.dry_fraction must be in [0, 1), not {config.data.dry_fraction}")
     if len(config.loss.multiscale) != 3:

@@ -30,18 +30,23 @@ def attention_probability(raw: torch.Tensor, mask_loss: str) -> torch.Tensor:
     return torch.sigmoid(raw) if mask_loss == "bce" else raw
 
 
-def attentive_loss(masks: list[torch.Tensor], target: torch.Tensor, theta: float, kind: str = "mse") -> torch.Tensor:
+def attentive_loss(
+    masks: list[torch.Tensor], target: torch.Tensor, theta: float, kind: str = "mse", pos_weight: float = 1.0
+) -> torch.Tensor:
     """L_ATT = sum_t theta^(N-t) * loss(A_t, M): later steps weigh more.
 
     `kind` "mse" is the paper's (on the raw map); "bce" treats the raw map as logits, which
-    gives a drop pixel a strong pull even when drops are a minority of pixels.
+    gives a drop pixel a strong pull even when drops are a minority of pixels. `pos_weight`
+    (BCE only) weighs a missed drop pixel that many times a false alarm: the map then leans
+    toward calling an uncertain pixel a drop.
     """
     target = target.float()
     n = len(masks)
     total = torch.zeros((), device=target.device)
     for t, mask in enumerate(masks, start=1):
         if kind == "bce":
-            term = F.binary_cross_entropy_with_logits(mask.float(), target)
+            weight = None if pos_weight == 1.0 else torch.tensor(pos_weight, device=target.device)
+            term = F.binary_cross_entropy_with_logits(mask.float(), target, pos_weight=weight)
         else:
             term = F.mse_loss(mask.float(), target)
         total = total + theta ** (n - t) * term
@@ -133,7 +138,7 @@ def generator_losses(
     The perceptual and adversarial terms are present only when their module/logits are given.
     """
     terms = {
-        "att": options.attention * attentive_loss(out.masks, mask, options.theta, options.mask_loss),
+        "att": options.attention * attentive_loss(out.masks, mask, options.theta, options.mask_loss, options.mask_pos_weight),
         "ms": multiscale_loss([out.quarter, out.half, out.output], clean, options.multiscale),
         "drop": options.drop_mse * drop_mse(out.output, clean, mask),
     }

@@ -499,7 +499,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
                 # the ARN alone learns where the drops are; the autoencoder waits
                 with torch.autocast(device.type, enabled=amp):
                     masks = generator.attend(rain)
-                terms = {"total": loss_options.attention * attentive_loss(masks, mask, loss_options.theta, loss_options.mask_loss)}
+                terms = {"total": loss_options.attention * attentive_loss(masks, mask, loss_options.theta, loss_options.mask_loss, loss_options.mask_pos_weight)}
                 g_optimizer.zero_grad(set_to_none=True)
                 g_scaler.scale(terms["total"]).backward()
                 distributed.average_gradients(env, list(generator.arn.parameters()))  # DDP was bypassed
