@@ -29,15 +29,8 @@ from stream_derain.frames import crop_to, frames_to_tensor, pad_to_multiple  # n
 from stream_derain.metrics import score  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from stream_derain.synth.mask import PAPER_THRESHOLD, local_difference  # noqa: E402
-from train.config import load_config  # noqa: E402
-from train.trainer import as_frame, build_datasets, validation_pairs  # noqa: E402
-
-# the judging sets of scripts/candidate_report.sh that need no veil options
-SETS = {
-    "lite.toml": ("train/recipes/lite.toml", []),
-    "soft, 9..16": ("train/recipes/lite.toml", ["data.blur_sigma=[9,16]", "data.mask_threshold=10"]),
-    "bright-veil mixed": ("train/recipes/lite-veil.toml", []),
-}
+from scripts.judging_sets import JUDGING_SETS, judging_pairs  # noqa: E402
+from train.trainer import as_frame  # noqa: E402
 
 
 @torch.inference_mode()
@@ -59,7 +52,7 @@ def main() -> int:
     parser.add_argument("--model", default="lite")
     parser.add_argument("--floor", type=float, nargs="*", default=[0.5, 0.75, 0.95])
     parser.add_argument("--shift", type=float, nargs="*", default=[0.5, 1.0, 1.5, 2.0])
-    parser.add_argument("--pairs", type=int, default=32, help="rendered pairs per set")
+    parser.add_argument("--pairs", type=int, default=64, help="rendered pairs per set (the judging sets hold 64)")
     parser.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "real-raindrop" / "pairs")
     args = parser.parse_args()
     generator = load_model(args.model).generator.eval()
@@ -67,11 +60,9 @@ def main() -> int:
         parser.error("the map changes act on a gated model's logits")
     header = ["as is"] + [f"floor {f}" for f in args.floor] + [f"shift {s:+}" for s in args.shift]
     print(f"{'set (PSNR; real: gain)':24}" + "".join(f"{name:>11}" for name in header))
-    for name, (recipe, overrides) in SETS.items():
-        config = load_config(Path(recipe), [f"data.val_pairs={args.pairs}", *overrides])
-        _, val_set, _ = build_datasets(config.data, config.run.seed)
+    for name in JUDGING_SETS:
         rows = [variants(generator, pair["rain"], as_frame(pair["clean"]), pair["mask"][0].numpy() > 0.5, args.floor, args.shift)
-                for pair in validation_pairs(val_set, args.pairs)]
+                for pair in judging_pairs(name, args.pairs)]
         print(f"{name:24}" + "".join(f"{value:11.2f}" for value in np.mean(rows, axis=0)), flush=True)
     if not args.real.is_dir():
         print(f"real pairs skipped: {args.real} is absent")

@@ -28,17 +28,10 @@ from stream_derain.checkpoint import LoadedModel, load_model  # noqa: E402
 from stream_derain.cost import count_macs  # noqa: E402
 from stream_derain.evaluate import evaluate, find_pairs  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
-from train.config import load_config  # noqa: E402
-from train.trainer import build_datasets, validate, validation_pairs  # noqa: E402
+from scripts.judging_sets import JUDGING_SETS, judging_pairs  # noqa: E402
+from train.trainer import validate  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-raindrop" / "pairs"
-RECIPES = Path(__file__).resolve().parents[1] / "train" / "recipes"
-SETS = {  # candidate_report.sh's judging sets
-    "lite.toml": ("lite.toml", []),
-    "lite-stage2.toml": ("lite-stage2.toml", []),
-    "soft, 9..16": ("lite.toml", ["data.blur_sigma=[9,16]", "data.mask_threshold=10"]),
-    "bright-veil mixed": ("lite.toml", ["data.veil=[0.03,0.22]", "data.veil_spread=32", "data.veil_chance=0.5"]),
-}
 
 
 def zoomed(generator: Generator, zoom: float) -> Generator:
@@ -65,9 +58,8 @@ def main() -> int:
     # what the second map costs: one full pass (all ARN steps and the restore) at 480x720
     print(f"{'GMAC at 480x720':20}" + "".join(f" {count_macs(model, 480, 720)['total'] / 1e9:16.1f}" for model in variants.values()))
     print(f"{'set (PSNR / SSIM)':20}" + "".join(f" {name:>16}" for name in variants))
-    for name, (recipe, overrides) in SETS.items():
-        config = load_config(RECIPES / recipe, ["data.val_pairs=64", *overrides])
-        pairs = validation_pairs(build_datasets(config.data, config.run.seed)[1], config.data.val_pairs)
+    for name in JUDGING_SETS:
+        pairs = judging_pairs(name)
         row = f"{name:20}"
         for model in variants.values():
             scores, _ = validate(model, pairs, torch.device("cpu"))

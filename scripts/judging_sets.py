@@ -1,0 +1,25 @@
+"""The rendered sets that judge a candidate (docs/TRAINING.md, the rule since run 31), for the
+scripts that score them in Python; scripts/candidate_report.sh names the same sets as
+val_score.py calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from train.config import load_config
+from train.trainer import build_datasets, validation_pairs
+
+RECIPES = Path(__file__).resolve().parents[1] / "train" / "recipes"
+JUDGING_SETS = {  # name: (recipe, its --set overrides)
+    "lite.toml": ("lite.toml", []),
+    "lite-stage2.toml": ("lite-stage2.toml", []),
+    "soft, 9..16": ("lite.toml", ["data.blur_sigma=[9,16]", "data.mask_threshold=10"]),
+    "bright-veil mixed": ("lite.toml", ["data.veil=[0.03,0.22]", "data.veil_spread=32", "data.veil_chance=0.5"]),
+}
+
+
+def judging_pairs(name: str, count: int = 64) -> list[dict]:
+    """The first `count` held-out pairs of the set: the same pairs in every script and run."""
+    recipe, overrides = JUDGING_SETS[name]
+    config = load_config(RECIPES / recipe, [f"data.val_pairs={count}", *overrides])
+    return validation_pairs(build_datasets(config.data, config.run.seed)[1], count)
