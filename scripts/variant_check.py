@@ -30,9 +30,8 @@ from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.evaluate import evaluate, find_pairs  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from scripts.judging_sets import JUDGING_SETS, judging_pairs  # noqa: E402
-from stream_derain.frames import crop_to, pad_to_multiple  # noqa: E402
-from stream_derain.metrics import Scores, score  # noqa: E402
-from train.trainer import PSNR_CAP, as_frame, mean_scores  # noqa: E402
+from stream_derain.metrics import Scores  # noqa: E402
+from train.trainer import PSNR_CAP, mean_scores, score_pairs  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-raindrop" / "pairs"
 
@@ -54,16 +53,6 @@ def variant(generator: Generator, settings: str) -> Generator:
         raise DerainError(f"variant {settings!r}: {error}") from None
     model.load_state_dict(generator.state_dict())
     return model
-
-
-@torch.inference_mode()
-def pair_scores(generator: Generator, pairs: list[dict]) -> list[Scores]:
-    """Each pair's scores, as the trainer's validation computes them."""
-    scores = []
-    for pair in pairs:
-        x, size = pad_to_multiple(pair["rain"].unsqueeze(0), generator.config.pad_multiple)
-        scores.append(score(as_frame(crop_to(generator(x).output, size)[0]), as_frame(pair["clean"])))
-    return scores
 
 
 def paired_difference(base: list[Scores], other: list[Scores]) -> str:
@@ -95,7 +84,7 @@ def main() -> int:
     print(f"{'set (PSNR / SSIM)':20}" + "".join(f" {name:>16}" for name in variants))
     for name in JUDGING_SETS:
         pairs = judging_pairs(name)
-        per_pair = {variant_name: pair_scores(model, pairs) for variant_name, model in variants.items()}
+        per_pair = {variant_name: score_pairs(model, pairs, torch.device("cpu"))[0] for variant_name, model in variants.items()}
         row = f"{name:20}"
         for scores in per_pair.values():
             mean = mean_scores(scores)

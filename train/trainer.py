@@ -262,10 +262,16 @@ def mean_scores(scores: list[Scores]) -> Scores:
     return Scores(float(np.mean([min(s.psnr, PSNR_CAP) for s in scores])), float(np.mean([s.ssim for s in scores])))
 
 
-@torch.no_grad()
 def validate(generator: Generator, pairs: list[dict], device: torch.device) -> tuple[Scores, dict[str, torch.Tensor]]:
     """Mean PSNR/SSIM (paper protocol) of the generator on the validation pairs, and the first
     pair's images for the log."""
+    scores, first = score_pairs(generator, pairs, device)
+    return mean_scores(scores), first
+
+
+@torch.no_grad()
+def score_pairs(generator: Generator, pairs: list[dict], device: torch.device) -> tuple[list[Scores], dict[str, torch.Tensor]]:
+    """Each pair's PSNR/SSIM (paper protocol), and the first pair's images for the log."""
     generator.eval()
     scores, first = [], {}
     for pair in pairs:
@@ -276,7 +282,7 @@ def validate(generator: Generator, pairs: list[dict], device: torch.device) -> t
         if not first:
             first = {"rain": pair["rain"], "output": restored, "clean": pair["clean"], "attention": crop_to(out.masks[-1], size)[0].float().cpu()}
     generator.train()
-    return mean_scores(scores), first
+    return scores, first
 
 
 def identity_scores(pairs: list[dict]) -> Scores:
