@@ -23,13 +23,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
+from scripts.judging_sets import JUDGING_SETS, judging_pairs  # noqa: E402
 from stream_derain.checkpoint import load_model  # noqa: E402
 from stream_derain.evaluate import find_pairs, read_rgb8  # noqa: E402
 from stream_derain.frames import crop_to, frames_to_tensor, pad_to_multiple  # noqa: E402
 from stream_derain.metrics import score  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from stream_derain.synth.mask import PAPER_THRESHOLD, local_difference  # noqa: E402
-from scripts.judging_sets import JUDGING_SETS, judging_pairs  # noqa: E402
 from train.trainer import as_frame  # noqa: E402
 
 

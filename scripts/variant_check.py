@@ -23,13 +23,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
+from scripts.judging_sets import JUDGING_SETS, judging_pairs  # noqa: E402
 from stream_derain import Derainer  # noqa: E402
 from stream_derain.checkpoint import LoadedModel, load_model  # noqa: E402
 from stream_derain.cost import count_macs  # noqa: E402
 from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.evaluate import evaluate, find_pairs  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
-from scripts.judging_sets import JUDGING_SETS, judging_pairs  # noqa: E402
 from stream_derain.metrics import Scores  # noqa: E402
 from train.trainer import PSNR_CAP, mean_scores, score_pairs  # noqa: E402
 
