@@ -5,6 +5,7 @@ loss with a map that knows nothing (the best constant: each batch's own drop cov
     python scripts/arn_probe.py --steps 300 --focus-mix 0.0 --preset full
     python scripts/arn_probe.py --steps 300 --lr 1e-3 --arn-blocks 5 --arn-channels 32
     python scripts/arn_probe.py --steps 600 --lr 1e-3 --arn-scale 4 --blur 1.5 16
+    python scripts/arn_probe.py --steps 1200 --lr 1e-3 --arn-dilation 2 --blur 1.5 16 --mask-threshold 20
 
 Prints, every 50 steps, the map's BCE and the constant map's BCE, each the mean over those 50 steps; a ratio
 near 1 means the map has learnt nothing about where the drops are. Recall is the share of
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--arn-blocks", type=int, help="override the preset's residual blocks")
     parser.add_argument("--arn-channels", type=int, help="override the preset's ARN channels")
     parser.add_argument("--arn-scale", type=int, help="override the preset's ARN downscale (lite: 2)")
+    parser.add_argument("--arn-dilation", type=int, help="override the preset's residual-block dilation (1)")
     parser.add_argument("--blur", type=float, nargs=2, default=RainConfig.blur_sigma, metavar=("LO", "HI"),
                         help="defocus range of the out-of-focus drops, px")
     args = parser.parse_args()
@@ -54,7 +56,8 @@ def main() -> None:
                         blur_sigma=tuple(args.blur))
     samples = iter(RenderedRain(train_files, args.crop, config=config, seed=0, min_mask_fraction=0.05))
     preset = PRESETS[args.preset]
-    overrides = {"arn_blocks": args.arn_blocks, "arn_channels": args.arn_channels, "arn_scale": args.arn_scale}
+    overrides = {"arn_blocks": args.arn_blocks, "arn_channels": args.arn_channels, "arn_scale": args.arn_scale,
+                 "arn_dilation": args.arn_dilation}
     arn_generator = build_generator(dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v}))
     optimizer = torch.optim.Adam(arn_generator.arn.parameters(), lr=args.lr)
     learnt, constant, found, started = [], [], [], time.monotonic()

@@ -9,6 +9,9 @@ watched only, on the real pairs (../shared/real-raindrop, evaluation only):
   could give with the restore pass as it is.
 - `--shift B`: B added to the logits everywhere; a map that is bolder without knowing more.
 
+Under each set's PSNR: the output's mean Y above clean inside the drops, the brightening a repair
+leaves (positive) or its overshoot (negative).
+
     python scripts/map_oracle.py --model lite --floor 0.5 0.75 0.95 --shift 0.5 1 1.5 2
 """
 
@@ -27,7 +30,7 @@ from scripts.judging_sets import JUDGING_SETS, judging_pairs  # noqa: E402
 from stream_derain.checkpoint import load_model  # noqa: E402
 from stream_derain.evaluate import find_pairs, read_rgb8  # noqa: E402
 from stream_derain.frames import crop_to, frames_to_tensor, pad_to_multiple  # noqa: E402
-from stream_derain.metrics import score  # noqa: E402
+from stream_derain.metrics import luma, score  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from stream_derain.synth.mask import PAPER_THRESHOLD, local_difference  # noqa: E402
 from train.trainer import as_frame  # noqa: E402
@@ -35,8 +38,9 @@ from train.trainer import as_frame  # noqa: E402
 
 @torch.inference_mode()
 def variants(generator: Generator, rain: torch.Tensor, clean: np.ndarray, target: np.ndarray,
-             floors: list[float], shifts: list[float]) -> list[float]:
-    """PSNR of the output as is, then with each floor, then with each shift."""
+             floors: list[float], shifts: list[float]) -> np.ndarray:
+    """For the map as is, then with each floor, then with each shift: the output's PSNR, and its
+    mean Y above clean inside the target drops (negative: the repair darkens them)."""
     x, size = pad_to_multiple(rain.unsqueeze(0), generator.config.pad_multiple)
     inside = torch.zeros(x.shape[-2:], dtype=torch.bool)
     inside[: target.shape[0], : target.shape[1]] = torch.from_numpy(target)
@@ -44,7 +48,14 @@ def variants(generator: Generator, rain: torch.Tensor, clean: np.ndarray, target
     maps = [logits]
     maps += [torch.where(inside, logits.clamp(min=float(torch.logit(torch.tensor(floor)))), logits) for floor in floors]
     maps += [logits + shift for shift in shifts]
-    return [score(as_frame(crop_to(generator.restore(x, mask), size)[0]), clean).psnr for mask in maps]
+    y_clean = luma(clean)
+    drops = target[: y_clean.shape[0], : y_clean.shape[1]]  # luma crops to a multiple of 4
+    rows = []
+    for mask in maps:
+        output = as_frame(crop_to(generator.restore(x, mask), size)[0])
+        left = float((luma(output) - y_clean)[drops].mean()) if drops.any() else np.nan
+        rows.append((score(output, clean).psnr, left))
+    return np.array(rows)
 
 
 def main() -> int:
@@ -61,9 +72,10 @@ def main() -> int:
     header = ["as is"] + [f"floor {f}" for f in args.floor] + [f"shift {s:+}" for s in args.shift]
     print(f"{'set (PSNR; real: gain)':24}" + "".join(f"{name:>11}" for name in header))
     for name in JUDGING_SETS:
-        rows = [variants(generator, pair["rain"], as_frame(pair["clean"]), pair["mask"][0].numpy() > 0.5, args.floor, args.shift)
-                for pair in judging_pairs(name, args.pairs)]
-        print(f"{name:24}" + "".join(f"{value:11.2f}" for value in np.mean(rows, axis=0)), flush=True)
+        rows = np.nanmean([variants(generator, pair["rain"], as_frame(pair["clean"]), pair["mask"][0].numpy() > 0.5, args.floor, args.shift)
+                           for pair in judging_pairs(name, args.pairs)], axis=0)
+        print(f"{name:24}" + "".join(f"{value:11.2f}" for value in rows[:, 0]))
+        print(f"{'  in drops, out - clean':24}" + "".join(f"{value:+11.1f}" for value in rows[:, 1]), flush=True)
     if not args.real.is_dir():
         print(f"real pairs skipped: {args.real} is absent")
         return 0
@@ -74,9 +86,12 @@ def main() -> int:
         rain, clean = rain[:height, :width], clean[:height, :width]
         target = local_difference(rain, clean) > PAPER_THRESHOLD
         baseline = score(rain, clean).psnr
-        gains.append([value - baseline for value in variants(generator, frames_to_tensor(rain)[0], clean, target, args.floor, args.shift)])
-        print(f"{'real ' + pair.name:24}" + "".join(f"{value:+11.2f}" for value in gains[-1]))
-    print(f"{'real, mean (watched)':24}" + "".join(f"{value:+11.2f}" for value in np.mean(gains, axis=0)))
+        rows = variants(generator, frames_to_tensor(rain)[0], clean, target, args.floor, args.shift)
+        gains.append(rows - [baseline, 0.0])
+        print(f"{'real ' + pair.name:24}" + "".join(f"{value:+11.2f}" for value in gains[-1][:, 0]))
+    mean = np.mean(gains, axis=0)
+    print(f"{'real, mean (watched)':24}" + "".join(f"{value:+11.2f}" for value in mean[:, 0]))
+    print(f"{'  in drops, out - clean':24}" + "".join(f"{value:+11.1f}" for value in mean[:, 1]))
     return 0
 
 

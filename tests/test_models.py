@@ -260,3 +260,21 @@ def test_map_zoom_merges_the_small_frames_map_and_stays_out_of_the_digest_while_
     for bad in (-0.5, 1.0):
         with pytest.raises(ValueError, match="map_zoom"):
             dataclasses.replace(TINY_LITE_CONFIG, map_zoom=bad)
+
+
+def test_arn_dilation_widens_the_view_with_the_same_weights_and_stays_out_of_the_digest_while_off():
+    torch.manual_seed(6)
+    dilated_config = dataclasses.replace(TINY_LITE_CONFIG, arn_dilation=2)
+    dilated = build_generator(dilated_config).eval()
+    plain = build_generator(TINY_LITE_CONFIG).eval()
+    plain.load_state_dict(dilated.state_dict())  # the same weights, read two pixels apart
+    x = torch.zeros(1, 3, 48, 48)
+    x[..., 24, 24] = 1.0  # one bright pixel: how far its effect reaches after one step
+    with torch.no_grad():
+        reach = [(model.attend(x, steps=1)[-1] - model.attend(torch.zeros_like(x), steps=1)[-1]).abs() > 1e-7
+                 for model in (plain, dilated)]
+    assert reach[1].sum() > reach[0].sum()
+    assert "arn_dilation" not in TINY_LITE_CONFIG.to_dict()
+    assert ModelConfig.from_dict(dilated_config.to_dict()) == dilated_config
+    with pytest.raises(ValueError, match="arn_dilation"):
+        dataclasses.replace(TINY_LITE_CONFIG, arn_dilation=0)

@@ -11,17 +11,17 @@ from torch import nn
 from .config import ModelConfig
 
 
-def conv3x3(cin: int, cout: int) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 3, 1, 1)
+def conv3x3(cin: int, cout: int, dilation: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, 1, dilation, dilation)
 
 
 class ResidualBlock(nn.Module):
     """Two 3x3 convs with ReLU; the caller's identity is added before a final ReLU."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, dilation: int = 1):
         super().__init__()
         self.body = nn.Sequential(
-            conv3x3(channels, channels), nn.ReLU(), conv3x3(channels, channels), nn.ReLU()
+            conv3x3(channels, channels, dilation), nn.ReLU(), conv3x3(channels, channels, dilation), nn.ReLU()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +93,7 @@ class AttentiveRNN(nn.Module):
         self.scale = config.arn_scale
         self.channels = ch
         self.det_conv0 = nn.Sequential(conv3x3(4, ch), nn.ReLU())
-        self.blocks = nn.Sequential(*[ResidualBlock(ch) for _ in range(config.arn_blocks)])
+        self.blocks = nn.Sequential(*[ResidualBlock(ch, config.arn_dilation) for _ in range(config.arn_blocks)])
         self.lstm = ConvLSTM(ch)
         self.det_conv_mask = conv3x3(ch, 1)
 

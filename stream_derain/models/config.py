@@ -19,6 +19,7 @@ class ModelConfig:
     arn_blocks: int = 5
     steps: int = 4
     arn_scale: int = 1  # the ARN runs at 1/arn_scale of the input resolution
+    arn_dilation: int = 1  # its residual blocks' convs look this many pixels apart: a wider view, same weights and cost
     # contextual autoencoder
     ae_channels: tuple[int, int, int] = (64, 128, 256)
     ae_first_kernel: int = 5
@@ -52,6 +53,8 @@ class ModelConfig:
             scale = getattr(self, name)
             if scale < 0 or (scale and self.pad_multiple % scale):
                 raise ValueError(f"{name} must divide pad_multiple, so the branch's grid fits the padded frame")
+        if self.arn_dilation < 1:
+            raise ValueError(f"arn_dilation must be 1 or more, got {self.arn_dilation}")
         if not 0 <= self.map_zoom < 1:
             raise ValueError(f"map_zoom must be 0 (off) or a factor in (0, 1), got {self.map_zoom}")
 
@@ -77,7 +80,7 @@ class ModelConfig:
         return cls(**values)
 
 
-_ADDED_OFF = {"coarse_scale": 0, "coarse_channels": 16, "fine_scale": 0, "map_zoom": 0.0}
+_ADDED_OFF = {"coarse_scale": 0, "coarse_channels": 16, "fine_scale": 0, "map_zoom": 0.0, "arn_dilation": 1}
 
 # The official DeRaindrop generator (Qian et al., CVPR 2018), layer for layer.
 FULL = ModelConfig(preset="full")
