@@ -19,7 +19,7 @@ class ModelConfig:
     arn_blocks: int = 5
     steps: int = 4
     arn_scale: int = 1  # the ARN runs at 1/arn_scale of the input resolution
-    arn_dilation: int = 1  # its residual blocks' convs look this many pixels apart: a wider view, same weights and cost
+    arn_dilation: int = 1  # its residual blocks' convs look this many pixels apart: a wider view, the same weights and MACs
     # contextual autoencoder
     ae_channels: tuple[int, int, int] = (64, 128, 256)
     ae_first_kernel: int = 5
