@@ -43,10 +43,16 @@ def variant(generator: Generator, settings: str) -> Generator:
         key, _, value = item.partition("=")
         if not hasattr(generator.config, key) or not value:
             raise DerainError(f"variant {item!r}: need KEY=VALUE with KEY a model config field")
+        kind = type(getattr(generator.config, key))
+        if kind is bool:  # bool("false") is True
+            if value.lower() not in ("true", "false"):
+                raise DerainError(f"variant {item!r}: {key} takes true or false")
+            changes[key] = value.lower() == "true"
+            continue
         try:
-            changes[key] = type(getattr(generator.config, key))(value)
+            changes[key] = kind(value)
         except ValueError:
-            raise DerainError(f"variant {item!r}: {value!r} is not a {type(getattr(generator.config, key)).__name__}") from None
+            raise DerainError(f"variant {item!r}: {value!r} is not a {kind.__name__}") from None
     try:
         model = Generator(replace(generator.config, **changes)).eval()
     except ValueError as error:
