@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scr
 from cli import parse_range  # noqa: E402
 from scripts.synth_realism import drop_regions, luma  # noqa: E402
 from stream_derain import Derainer  # noqa: E402
+from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.synth import RainConfig, read_rgb, synthesize  # noqa: E402
 
 RADIUS_BINS = (3, 6, 12, 24, 80)
@@ -140,7 +141,10 @@ def main() -> int:
         print(f"skipped: {pairs} is absent (real photos are not part of the repo)")
         return 0
     config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil=(0.0, 0.0))
-    derainer = Derainer(model=args.model, device="cpu", backend="torch")
+    try:
+        derainer = Derainer(model=args.model, device="cpu", backend="torch")
+    except DerainError as error:
+        parser.error(str(error))
     real, rendered, contexts = [], [], []
     for rain_path in sorted((pairs / "rain").glob("*_rain.png")):
         index = rain_path.name.split("_")[0]

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scr
 
 from scripts.judging_sets import JUDGING_SETS, judging_pairs  # noqa: E402
 from stream_derain.checkpoint import load_model  # noqa: E402
+from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.evaluate import find_pairs, read_rgb8  # noqa: E402
 from stream_derain.frames import crop_to, frames_to_tensor, pad_to_multiple  # noqa: E402
 from stream_derain.metrics import luma, score  # noqa: E402
@@ -66,7 +67,10 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=64, help="rendered pairs per set (the judging sets hold 64)")
     parser.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "real-raindrop" / "pairs")
     args = parser.parse_args()
-    generator = load_model(args.model).generator.eval()
+    try:
+        generator = load_model(args.model).generator.eval()
+    except DerainError as error:
+        parser.error(str(error))
     if not generator.config.gate:
         parser.error("the map changes act on a gated model's logits")
     header = ["as is"] + [f"floor {f}" for f in args.floor] + [f"shift {s:+}" for s in args.shift]

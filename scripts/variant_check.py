@@ -79,9 +79,9 @@ def main() -> int:
     parser.add_argument("--model", default="lite")
     parser.add_argument("variants", nargs="+", help="KEY=VALUE[,KEY=VALUE] over the model config, e.g. map_zoom=0.5 or steps=2")
     args = parser.parse_args()
-    loaded = load_model(args.model)
-    generator = loaded.generator.eval()
     try:
+        loaded = load_model(args.model)
+        generator = loaded.generator.eval()
         variants = {"as given": generator, **{settings: variant(generator, settings) for settings in args.variants}}
     except DerainError as error:
         parser.error(str(error))
