@@ -4,8 +4,11 @@ Each VARIANT is KEY=VALUE[,KEY=VALUE] over `ModelConfig`'s fields, for example `
 (a second map from the frame at half size, models/zoom.py; docs/TRAINING.md, "A second map from
 the frame at half size") or `steps=2` (the ARN's recurrent steps). Prints what one full pass
 costs at 480x720, the rendered judging sets (64 pairs each; under each, every variant's PSNR
-difference from the weights as given over the same pairs, with its standard error) and, where ../shared/real-raindrop
-is present, the real pairs' PSNR gains (evaluation only: watched, never used to choose).
+difference from the weights as given over the same pairs, with its standard error), each
+variant's verdict by the rule for config changes (docs/TRAINING.md, "A rule for config changes of
+the shipped weights": the rendered part; tone and the real-pair veto are read apart) and, where
+../shared/real-raindrop is present, the real pairs' PSNR gains (evaluation only: watched, never
+used to choose).
 
     python scripts/variant_check.py --model lite map_zoom=0.5 map_zoom=0.33
     python scripts/variant_check.py --model lite steps=2 steps=3
@@ -31,7 +34,8 @@ from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.evaluate import evaluate, find_pairs  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from stream_derain.metrics import Scores  # noqa: E402
-from train.trainer import PSNR_CAP, mean_scores, score_pairs  # noqa: E402
+from train.config_rule import psnr_differences, rule_failures, standard_error  # noqa: E402
+from train.trainer import mean_scores, score_pairs  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-raindrop" / "pairs"
 
@@ -64,8 +68,8 @@ def variant(generator: Generator, settings: str) -> Generator:
 def paired_difference(base: list[Scores], other: list[Scores]) -> str:
     """The mean PSNR difference over the same pairs, its standard error, and how many pairs gain:
     whether a difference is larger than what the choice of pairs alone would give."""
-    diffs = np.array([min(b.psnr, PSNR_CAP) - min(a.psnr, PSNR_CAP) for a, b in zip(base, other, strict=True)])
-    return f"{diffs.mean():+.3f} ± {diffs.std(ddof=1) / np.sqrt(len(diffs)):.3f} dB, {(diffs > 0).sum()}/{len(diffs)} pairs gain"
+    diffs = psnr_differences(base, other)
+    return f"{diffs.mean():+.3f} ± {standard_error(diffs):.3f} dB, {(diffs > 0).sum()}/{len(diffs)} pairs gain"
 
 
 def real_gains(generator: Generator, metadata: dict) -> list[float]:
@@ -88,6 +92,7 @@ def main() -> int:
     # what each costs: one full pass (all ARN steps and the restore) at 480x720
     print(f"{'GMAC at 480x720':20}" + "".join(f" {count_macs(model, 480, 720)['total'] / 1e9:16.1f}" for model in variants.values()))
     print(f"{'set (PSNR / SSIM)':20}" + "".join(f" {name:>16}" for name in variants))
+    judged: dict[str, dict[str, tuple[list[Scores], list[Scores]]]] = {settings: {} for settings in args.variants}
     for name in JUDGING_SETS:
         pairs = judging_pairs(name)
         per_pair = {variant_name: score_pairs(model, pairs, torch.device("cpu"))[0] for variant_name, model in variants.items()}
@@ -99,6 +104,10 @@ def main() -> int:
         base = per_pair["as given"]
         for variant_name in args.variants:
             print(f"{'':20}   {variant_name} against as given: {paired_difference(base, per_pair[variant_name])}")
+            judged[variant_name][name] = (base, per_pair[variant_name])
+    for variant_name, per_set in judged.items():
+        failures = rule_failures(per_set)
+        print(f"rule for config changes, {variant_name}: " + ("fails: " + "; ".join(failures) if failures else "passes (rendered sets; tone and the real-pair veto apart)"))
     if not REAL.is_dir():
         print(f"real pairs: {REAL} is absent, skipped")
         return 0
