@@ -59,6 +59,26 @@ def variants(generator: Generator, rain: torch.Tensor, clean: np.ndarray, target
     return np.array(rows)
 
 
+def set_variants(generator: Generator, name: str, count: int, floors: list[float], shifts: list[float]) -> np.ndarray:
+    """`variants`' rows, averaged over the first `count` pairs of a judging set."""
+    return np.nanmean([variants(generator, pair["rain"], as_frame(pair["clean"]), pair["mask"][0].numpy() > 0.5, floors, shifts)
+                       for pair in judging_pairs(name, count)], axis=0)
+
+
+def real_variants(generator: Generator, folder: Path, floors: list[float], shifts: list[float]) -> list[tuple[str, np.ndarray]]:
+    """Per real pair, `variants`' rows with the PSNR as a gain over the rainy input; the target is
+    the paper's mask of |rain - clean|."""
+    rows = []
+    for pair in find_pairs(folder):
+        rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
+        height, width = min(rain.shape[0], clean.shape[0]), min(rain.shape[1], clean.shape[1])
+        rain, clean = rain[:height, :width], clean[:height, :width]
+        target = local_difference(rain, clean) > PAPER_THRESHOLD
+        baseline = score(rain, clean).psnr
+        rows.append((pair.name, variants(generator, frames_to_tensor(rain)[0], clean, target, floors, shifts) - [baseline, 0.0]))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lite")
@@ -76,24 +96,16 @@ def main() -> int:
     header = ["as is"] + [f"floor {f}" for f in args.floor] + [f"shift {s:+}" for s in args.shift]
     print(f"{'set (PSNR; real: gain)':24}" + "".join(f"{name:>11}" for name in header))
     for name in JUDGING_SETS:
-        rows = np.nanmean([variants(generator, pair["rain"], as_frame(pair["clean"]), pair["mask"][0].numpy() > 0.5, args.floor, args.shift)
-                           for pair in judging_pairs(name, args.pairs)], axis=0)
+        rows = set_variants(generator, name, args.pairs, args.floor, args.shift)
         print(f"{name:24}" + "".join(f"{value:11.2f}" for value in rows[:, 0]))
         print(f"{'  in drops, out - clean':24}" + "".join(f"{value:+11.1f}" for value in rows[:, 1]), flush=True)
     if not args.real.is_dir():
         print(f"real pairs skipped: {args.real} is absent")
         return 0
-    gains = []
-    for pair in find_pairs(args.real):
-        rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
-        height, width = min(rain.shape[0], clean.shape[0]), min(rain.shape[1], clean.shape[1])
-        rain, clean = rain[:height, :width], clean[:height, :width]
-        target = local_difference(rain, clean) > PAPER_THRESHOLD
-        baseline = score(rain, clean).psnr
-        rows = variants(generator, frames_to_tensor(rain)[0], clean, target, args.floor, args.shift)
-        gains.append(rows - [baseline, 0.0])
-        print(f"{'real ' + pair.name:24}" + "".join(f"{value:+11.2f}" for value in gains[-1][:, 0]))
-    mean = np.mean(gains, axis=0)
+    gains = real_variants(generator, args.real, args.floor, args.shift)
+    for pair_name, rows in gains:
+        print(f"{'real ' + pair_name:24}" + "".join(f"{value:+11.2f}" for value in rows[:, 0]))
+    mean = np.mean([rows for _, rows in gains], axis=0)
     print(f"{'real, mean (watched)':24}" + "".join(f"{value:+11.2f}" for value in mean[:, 0]))
     print(f"{'  in drops, out - clean':24}" + "".join(f"{value:+11.1f}" for value in mean[:, 1]))
     return 0
