@@ -10,7 +10,7 @@ paper's mask as the target; ../shared/real-raindrop, evaluation only). The `floo
 floored map bounds what a surer map could give with this restore pass; if that stays short of the
 real-pair target, the restore pass, not the map, is what stops it.
 
-    python scripts/restore_probe.py --model lite --recipe train/recipes/lite-veil.toml --steps 1000 --floor 0.75
+    python scripts/restore_probe.py --model lite --recipe train/recipes/lite-veil.toml --steps 1000 --floor 0.75 --save runs/restore-probe
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scr
 
 from scripts.judging_sets import JUDGING_SETS  # noqa: E402
 from scripts.map_oracle import real_variants, set_variants  # noqa: E402
-from stream_derain.checkpoint import load_model  # noqa: E402
+from stream_derain.checkpoint import load_model, save_checkpoint  # noqa: E402
 from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from stream_derain.models.generator import GeneratorOutput  # noqa: E402
@@ -50,10 +50,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--floor", type=float, default=0.75)
     parser.add_argument("--pairs", type=int, default=64, help="rendered pairs per judging set (64 as the rule's)")
+    parser.add_argument("--save", type=Path, help="a folder to keep each arm's weights in, to score them again (map_oracle.py --model)")
     parser.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "real-raindrop" / "pairs")
     args = parser.parse_args()
     try:
-        start = load_model(args.model).generator
+        loaded = load_model(args.model)
+        start = loaded.generator
         config = load_config(args.recipe, args.overrides)
         train_set = build_datasets(config.data, config.run.seed)[0]
     except DerainError as error:
@@ -89,6 +91,11 @@ def main() -> int:
             print(f"step {step}: restoration loss " + ", ".join(f"{name} {np.mean(values[-50:]):.4f}" for name, values in losses.items())
                   + f" ({time.monotonic() - started:.0f} s)", flush=True)
 
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+        for name, arm in arms.items():
+            metadata = {**loaded.metadata, "probe": f"restore_probe.py --steps {args.steps}, restore pass trained with the map {name}"}
+            save_checkpoint(args.save / f"{name.replace(' ', '-')}.pt", arm, metadata)
     floors = [args.floor]
     print(f"\n{'trained with map':24}" + "".join(f"{arm:>22}" * 2 for arm in arms))
     print(f"{'scored with map':24}" + f"{'as is':>22}{'floored':>22}" * len(arms))
