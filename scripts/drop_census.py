@@ -10,7 +10,10 @@ shift), and what the model makes of it:
 its map's mean there and the share of the lift it removes. Drops are grouped by radius and lift,
 so a real drop is set beside rendered drops that are alike in those two and differ in the rest.
 `through` is how much of the clean scene's fine detail shows through the drop: the correlation
-of rain's and clean's high-pass Y inside it. First line: the map inside the real drops in their
+of rain's and clean's high-pass Y inside it; `out-thru` is the same for the model's output, how
+much of that detail the repair shows (above `through`: it gave some back), and `out-con` the
+output's inner contrast over clean's (above `contrast`: it raised detail the drop had flattened;
+correlation alone cannot see a change of amplitude). First line: the map inside the real drops in their
 own photo and with those drops alone pasted onto the clean one.
 
     python scripts/drop_census.py [--model lite] [--seeds 8] [--blur-sigma 1.5,9]
@@ -45,10 +48,12 @@ class Drop:
     lift: float
     flatness: float
     contrast: float
+    contrast_out: float
     edge: float
     saturation: float
     blue: float
     through: float
+    through_out: float
     map: float
     removed: float
 
@@ -69,8 +74,8 @@ def census(rain: np.ndarray, clean: np.ndarray, derainer: Derainer) -> list[Drop
         mean = cv2.blur(y, (7, 7))
         return np.sqrt(np.maximum(cv2.blur(y * y, (7, 7)) - mean * mean, 0))
 
-    contrast_rain, contrast_clean = local_contrast(y_rain), local_contrast(y_clean)
-    detail_rain, detail_clean = (y - cv2.GaussianBlur(y, (0, 0), 2.0) for y in (y_rain, y_clean))
+    contrast_rain, contrast_clean, contrast_out = local_contrast(y_rain), local_contrast(y_clean), local_contrast(y_out)
+    detail_rain, detail_clean, detail_out = (y - cv2.GaussianBlur(y, (0, 0), 2.0) for y in (y_rain, y_clean, y_out))
     slope = np.hypot(cv2.Sobel(lift, cv2.CV_64F, 1, 0), cv2.Sobel(lift, cv2.CV_64F, 0, 1)) / 8
     sat_rain, sat_clean = (cv2.cvtColor(image, cv2.COLOR_RGB2HSV)[..., 1].astype(np.float64) for image in (rain, clean))
     cb_shift = (cv2.cvtColor(rain, cv2.COLOR_RGB2YCrCb)[..., 2].astype(np.float64)
@@ -93,10 +98,12 @@ def census(rain: np.ndarray, clean: np.ndarray, derainer: Derainer) -> list[Drop
             lift=float(drop_lift.mean()),
             flatness=float(lift[middle].mean() / peak) if peak > 1 else float("nan"),
             contrast=float(contrast_rain[inside].mean() / max(contrast_clean[inside].mean(), 1.0)),
+            contrast_out=float(contrast_out[inside].mean() / max(contrast_clean[inside].mean(), 1.0)),
             edge=float(slope[rim].mean() / max(abs(drop_lift.mean()), 1.0)),
             saturation=float(sat_rain[inside].mean() / max(sat_clean[inside].mean(), 1.0)),
             blue=float(cb_shift[inside].mean()),
             through=correlation(detail_rain[inside], detail_clean[inside]),
+            through_out=correlation(detail_out[inside], detail_clean[inside]),
             map=float(result.mask[inside].mean()),
             removed=float(1 - left[inside].mean() / drop_lift.mean()) if abs(drop_lift.mean()) > 1 else float("nan"),
         ))
@@ -114,7 +121,7 @@ def context_check(rain: np.ndarray, clean: np.ndarray, derainer: Derainer) -> tu
 
 def table(name: str, drops: list[Drop]) -> None:
     print(f"\n{name}: {len(drops)} drops")
-    print(f"{'radius':>9} {'lift':>9} {'n':>5} {'map':>6} {'removed':>8} {'flatness':>9} {'contrast':>9} {'edge':>6} {'sat':>5} {'Cb':>5} {'through':>8}")
+    print(f"{'radius':>9} {'lift':>9} {'n':>5} {'map':>6} {'removed':>8} {'flatness':>9} {'contrast':>9} {'edge':>6} {'sat':>5} {'Cb':>5} {'through':>8} {'out-thru':>8} {'out-con':>8}")
     for r_low, r_high in zip(RADIUS_BINS, RADIUS_BINS[1:]):
         for l_low, l_high in zip(LIFT_BINS, LIFT_BINS[1:]):
             group = [d for d in drops if r_low <= d.radius < r_high and l_low <= d.lift < l_high]
@@ -126,7 +133,7 @@ def table(name: str, drops: list[Drop]) -> None:
 
             lift_label = f"<{l_high}" if l_low == LIFT_BINS[0] else f"{l_low}+" if l_high == LIFT_BINS[-1] else f"{l_low}-{l_high}"
             print(f"{r_low:>4}-{r_high:<4} {lift_label:>9} {len(group):5d} {mean('map'):6.2f} {mean('removed'):8.2f} "
-                  f"{mean('flatness'):9.2f} {mean('contrast'):9.2f} {mean('edge'):6.3f} {mean('saturation'):5.2f} {mean('blue'):+5.1f} {mean('through'):8.2f}")
+                  f"{mean('flatness'):9.2f} {mean('contrast'):9.2f} {mean('edge'):6.3f} {mean('saturation'):5.2f} {mean('blue'):+5.1f} {mean('through'):8.2f} {mean('through_out'):8.2f} {mean('contrast_out'):8.2f}")
 
 
 def main() -> int:
