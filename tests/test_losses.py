@@ -14,6 +14,7 @@ from train.losses import (
     attentive_loss,
     constant_map_bce,
     discriminator_loss,
+    drop_detail,
     drop_mse,
     dry_l1,
     generator_adversarial,
@@ -74,6 +75,23 @@ def test_dry_l1_is_the_mean_shift_away_from_drops():
     out = GeneratorOutput(masks=[torch.zeros(1, 1, 4, 4)], quarter=F.avg_pool2d(output, 4), half=F.avg_pool2d(output, 2), output=output)
     assert generator_losses(out, clean, mask, options)["dry"].item() == pytest.approx(0.04)
     assert "dry" not in generator_losses(out, clean, mask, LossOptions())
+
+
+def test_drop_detail_weighs_the_detail_inside_drops_and_not_their_brightening():
+    torch.manual_seed(0)
+    clean = 0.5 + 0.1 * torch.randn(1, 3, 32, 32)
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    brightened = clean + 0.2  # a smooth lift over the frame: no detail changed
+    assert drop_detail(brightened, clean, mask).item() == pytest.approx(0.0, abs=1e-10)
+    flattened = torch.where(mask.bool(), 0.5 + 0.5 * (clean - 0.5), clean)  # the drop halves the detail
+    assert drop_detail(flattened, clean, mask).item() > 1e-3
+    assert drop_detail(flattened, clean, torch.zeros_like(mask)).item() == 0.0  # no drops: no NaN
+    options = LossOptions(drop_detail=3.0)
+    out = GeneratorOutput(masks=[torch.zeros(1, 1, 32, 32)], quarter=F.avg_pool2d(flattened, 4), half=F.avg_pool2d(flattened, 2), output=flattened)
+    terms = generator_losses(out, clean, mask, options)
+    assert terms["detail"].item() == pytest.approx(3.0 * drop_detail(flattened, clean, mask).item())
+    assert "detail" not in generator_losses(out, clean, mask, LossOptions())
 
 
 def test_discriminator_loss_is_the_paper_form_and_finite_at_extreme_logits():

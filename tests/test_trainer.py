@@ -300,6 +300,8 @@ def test_render_options_reach_the_renderer():
         config_from_dict({"data": {"rim": [0.1]}})
     with pytest.raises(DerainError, match="mask_pos_weight"):
         config_from_dict({"loss": {"mask_pos_weight": 0.0}})
+    with pytest.raises(DerainError, match="drop_detail"):
+        config_from_dict({"loss": {"drop_detail": -1.0}})
     defaults = build_datasets(config_from_dict({}).data, seed=0)[0].config
     assert defaults.veil_level is None and defaults.sensor_noise is None
 

@@ -52,6 +52,9 @@ class LossOptions:
     multiscale: list[float] = field(default_factory=lambda: [0.6, 0.8, 1.0])  # 1/4, 1/2, 1
     drop_mse: float = 0.0  # extra MSE over drop pixels only
     dry_l1: float = 0.0  # mean |output - clean| away from drops: a steady shift of dry glass costs what it shows
+    # MSE of the fine detail (each channel minus its 2 px Gaussian blur) over drop pixels: pays for detail a
+    # translucent drop flattened, which the pixel MSE weighs little beside the drop's brightening
+    drop_detail: float = 0.0
     # the restoration losses also train the map through the gate (a gated model), so it opens
     # where a change helps; off, only the attention loss sets the gate
     gate_gradient: bool = False
@@ -125,7 +128,7 @@ CHOICES = {("loss", "mask_loss"): ("mse", "bce"), ("optim", "decay"): ("none", "
 RESUMABLE_CHANGES = {"run.steps", "run.stop_at", "run.device", "run.ckpt_every", "run.val_every", "run.keep_every_val", "run.log_every", "run.tensorboard", "run.progress", "data.workers"}
 # Options the ARN-only steps never read: while a run is still in that phase (under both the old
 # and the new optim.arn_pretrain), changing them gives the run it would have been from step 0.
-ARN_PHASE_UNREAD = {f"loss.{key}" for key in ("multiscale", "drop_mse", "dry_l1", "perceptual", "perceptual_layers", "vgg_weights", "gan", "gamma", "gan_start")} | {"optim.arn_pretrain"}
+ARN_PHASE_UNREAD = {f"loss.{key}" for key in ("multiscale", "drop_mse", "dry_l1", "drop_detail", "perceptual", "perceptual_layers", "vgg_weights", "gan", "gamma", "gan_start")} | {"optim.arn_pretrain"}
 
 
 def _coerce(section: str, key: str, value: Any, kind: Any) -> Any:
@@ -173,6 +176,8 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     for name in ("veil_level", "sensor_noise"):
         if len(getattr(config.data, name)) not in (0, 2):
             raise DerainError(f"data.{name} needs two numbers, LOW, HIGH, or none")
+    if config.loss.drop_detail < 0:
+        raise DerainError(f"loss.drop_detail must be 0 or more, not {config.loss.drop_detail}")
     if config.loss.mask_pos_weight <= 0:
         raise DerainError(f"loss.mask_pos_weight must be above 0, not {config.loss.mask_pos_weight}")
     if not 0 <= config.data.dry_fraction < 1:
