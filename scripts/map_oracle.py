@@ -37,6 +37,11 @@ from stream_derain.synth.mask import PAPER_THRESHOLD, local_difference  # noqa: 
 from train.trainer import as_frame  # noqa: E402
 
 
+def floored(logits: torch.Tensor, inside: torch.Tensor, floor: float) -> torch.Tensor:
+    """The map (logits) raised to at least probability `floor` where `inside` is true."""
+    return torch.where(inside, logits.clamp(min=float(torch.logit(torch.tensor(floor)))), logits)
+
+
 @torch.inference_mode()
 def variants(generator: Generator, rain: torch.Tensor, clean: np.ndarray, target: np.ndarray,
              floors: list[float], shifts: list[float]) -> np.ndarray:
@@ -47,7 +52,7 @@ def variants(generator: Generator, rain: torch.Tensor, clean: np.ndarray, target
     inside[: target.shape[0], : target.shape[1]] = torch.from_numpy(target)
     logits = generator.attend(x)[-1]
     maps = [logits]
-    maps += [torch.where(inside, logits.clamp(min=float(torch.logit(torch.tensor(floor)))), logits) for floor in floors]
+    maps += [floored(logits, inside, floor) for floor in floors]
     maps += [logits + shift for shift in shifts]
     y_clean = luma(clean)
     drops = target[: y_clean.shape[0], : y_clean.shape[1]]  # luma crops to a multiple of 4

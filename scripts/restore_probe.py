@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
 from scripts.judging_sets import JUDGING_SETS  # noqa: E402
-from scripts.map_oracle import real_variants, set_variants  # noqa: E402
+from scripts.map_oracle import floored, real_variants, set_variants  # noqa: E402
 from stream_derain.checkpoint import load_model, save_checkpoint  # noqa: E402
 from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
@@ -35,11 +35,6 @@ from stream_derain.models.generator import GeneratorOutput  # noqa: E402
 from train.config import load_config  # noqa: E402
 from train.losses import generator_losses  # noqa: E402
 from train.trainer import SeededItems, StreamBatches, build_datasets, lr_factor  # noqa: E402
-
-
-def floored(logits: torch.Tensor, mask: torch.Tensor, floor: float) -> torch.Tensor:
-    """The map raised to at least `floor` where the target mask marks a drop (logits in, logits out)."""
-    return torch.where(mask > 0.5, logits.clamp(min=float(torch.logit(torch.tensor(floor)))), logits)
 
 
 def main() -> int:
@@ -79,7 +74,7 @@ def main() -> int:
         for name, arm in arms.items():
             with torch.no_grad():
                 masks = arm.attend(rain)
-            final = masks[-1] if name == "as is" else floored(masks[-1], mask, args.floor)
+            final = masks[-1] if name == "as is" else floored(masks[-1], mask > 0.5, args.floor)
             quarter, half, output = arm.autoencoder(rain, final)
             terms = generator_losses(GeneratorOutput(masks, quarter, half, output), clean, mask, config.loss)
             optimizers[name].zero_grad(set_to_none=True)
