@@ -13,20 +13,19 @@ status=0
 step() { "$@" || { echo "FAILED ($?): $*"; status=1; }; }
 
 # Every set holds 64 pairs since run 31 (docs/TRAINING.md, "A larger judging set"); the first 16
-# are the sets reported before it.
+# are the sets reported before it. The four the ship rule reads are scripts/judging_sets.py's.
 PAIRS=(--set data.val_pairs=64)
 VEIL=(--set 'data.veil=[0.03,0.22]')  # quoted: unquoted brackets are a glob
 echo "### held-out rendered pairs, half veiled (ship rule to run 35: against the shipped model)"
-step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" "${VEIL[@]}" --set data.veil_spread=32 --set data.veil_chance=0.5 lite "$MODEL"
+step python scripts/val_score.py --judging-set "bright-veil mixed" lite "$MODEL"
 echo "### held-out rendered pairs, half under a dim film between the drops (ship rule from run 36: against the shipped model)"
 step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" "${VEIL[@]}" --set data.veil_spread=32 --set data.veil_chance=0.5 --set 'data.veil_level=[0,0.4]' lite "$MODEL"
 echo "### held-out rendered pairs, lite.toml's set (ship rule: against stage 1)"
-step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" lite "$MODEL"
+step python scripts/val_score.py --judging-set "lite.toml" lite "$MODEL"
 echo "### held-out rendered pairs, lite-stage2.toml's set (ship rule: against stage 1)"
-step python scripts/val_score.py --recipe train/recipes/lite-stage2.toml "${PAIRS[@]}" lite "$MODEL"
+step python scripts/val_score.py --judging-set "lite-stage2.toml" lite "$MODEL"
 echo "### held-out rendered pairs, lite.toml's sources with soft drops, defocus 9..16 (ship rule: against stage 1)"
-# Threshold 10 pins the set as it was defined: the threshold decides which crops are drawn again.
-step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" --set 'data.blur_sigma=[9,16]' --set data.mask_threshold=10 lite "$MODEL"
+step python scripts/val_score.py --judging-set "soft, 9..16" lite "$MODEL"
 echo "### held-out rendered pairs, all veiled, the veil following the drops (watched)"
 step python scripts/val_score.py --recipe train/recipes/lite.toml "${PAIRS[@]}" "${VEIL[@]}" --set data.veil_spread=32 lite "$MODEL"
 echo "### held-out rendered pairs, a whole-frame veil (watched)"

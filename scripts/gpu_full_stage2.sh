@@ -49,12 +49,10 @@ score() {  # one judging set, all models; the sets run side by side, each printe
         >"$file" 2>&1
     cat "$file"
 }
-VEIL=(--set 'data.veil=[0.03,0.22]' --set data.veil_spread=32 --set data.veil_chance=0.5)
 {
-    score --recipe train/recipes/lite.toml --set data.val_pairs=64 "${VEIL[@]}" &
-    score --recipe train/recipes/lite.toml --set data.val_pairs=64 &
-    score --recipe train/recipes/lite-stage2.toml --set data.val_pairs=64 &
-    score --recipe train/recipes/lite.toml --set data.val_pairs=64 --set 'data.blur_sigma=[9,16]' --set data.mask_threshold=10 &
+    for set in "bright-veil mixed" "lite.toml" "lite-stage2.toml" "soft, 9..16"; do  # scripts/judging_sets.py
+        score --judging-set "$set" &
+    done
     wait
 } >"$OUT/scores.txt"
 cat "$OUT/scores.txt"

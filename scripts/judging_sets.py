@@ -1,6 +1,6 @@
 """The rendered sets that judge a candidate (docs/TRAINING.md, the rule since run 31), for the
-scripts that score them in Python; scripts/candidate_report.sh names the same sets as
-val_score.py calls."""
+scripts that score them in Python and for `val_score.py --judging-set`, which
+scripts/candidate_report.sh calls."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from train.config import load_config
 from train.trainer import build_datasets, validation_pairs
 
 RECIPES = Path(__file__).resolve().parents[1] / "train" / "recipes"
+PAIRS = 64  # every judging set since run 31 (docs/TRAINING.md, "A larger judging set")
 JUDGING_SETS = {  # name: (recipe, its --set overrides)
     "lite.toml": ("lite.toml", []),
     "lite-stage2.toml": ("lite-stage2.toml", []),
+    # threshold 10 pins the set as it was defined: the threshold decides which crops are drawn again
     "soft, 9..16": ("lite.toml", ["data.blur_sigma=[9,16]", "data.mask_threshold=10"]),
     "bright-veil mixed": ("lite.toml", ["data.veil=[0.03,0.22]", "data.veil_spread=32", "data.veil_chance=0.5"]),
 }
 
 
-def judging_pairs(name: str, count: int = 64) -> list[dict]:
+def judging_pairs(name: str, count: int = PAIRS) -> list[dict]:
     """The first `count` held-out pairs of the set: the same pairs in every script and run."""
     recipe, overrides = JUDGING_SETS[name]
     config = load_config(RECIPES / recipe, [f"data.val_pairs={count}", *overrides])

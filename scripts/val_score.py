@@ -4,6 +4,7 @@
     python scripts/val_score.py --recipe train/recipes/lite-stage2.toml lite runs/lite-stage2/best.pt
     python scripts/val_score.py --recipe train/recipes/lite.toml --set 'data.blur_sigma=[9,14]' lite
     python scripts/val_score.py --recipe train/recipes/lite.toml --set 'data.rim=[0,0]' --drops lite
+    python scripts/val_score.py --judging-set 'soft, 9..16' lite runs/lite-v33/best.pt
 
 Renders the pairs exactly as the trainer does (the recipe's sources, drops and seeds), so models
 trained on different renderer settings can be compared on each other's validation sets.
@@ -20,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
+from scripts.judging_sets import JUDGING_SETS, PAIRS, RECIPES  # noqa: E402
 from stream_derain.checkpoint import load_model  # noqa: E402
 from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.frames import crop_to, pad_to_multiple  # noqa: E402
@@ -55,13 +57,19 @@ def inside_drops(generator: Generator, pairs: list[dict], device: torch.device) 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="presets (lite, full) or checkpoint files")
-    parser.add_argument("--recipe", type=Path, required=True, help="whose validation pairs to score on")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--recipe", type=Path, help="whose validation pairs to score on")
+    source.add_argument("--judging-set", choices=list(JUDGING_SETS),
+                        help=f"one of the sets the ship rule judges by, {PAIRS} pairs (scripts/judging_sets.py)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="change the recipe's data, as `derain train --set` does (e.g. data.blur_sigma=[9,14])")
     parser.add_argument("--drops", action="store_true",
                         help="also print, inside the drops' target mask, the map's mean and the input's and output's lift above clean")
     parser.add_argument("--device", default="cpu", help="where the models run (cpu, cuda); the pairs render on the CPU either way")
     args = parser.parse_args()
+    if args.judging_set:
+        recipe, overrides = JUDGING_SETS[args.judging_set]
+        args.recipe, args.overrides = RECIPES / recipe, [f"data.val_pairs={PAIRS}", *overrides, *args.overrides]
     try:
         config = load_config(args.recipe, args.overrides)
         _, val_set, _ = build_datasets(config.data, config.run.seed)
