@@ -11,6 +11,9 @@ floored map bounds what a surer map could give with this restore pass; if that s
 real-pair target, the restore pass, not the map, is what stops it.
 
     python scripts/restore_probe.py --model lite --recipe train/recipes/lite-veil.toml --steps 1000 --floor 0.75 --save runs/restore-probe
+
+`--set model.OPTION=...` may add a head that starts at zero (`model.detail_gain=true`), as
+`derain train --init` may; the probe then trains it with the restore pass.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from stream_derain.models import Generator  # noqa: E402
 from stream_derain.models.generator import GeneratorOutput  # noqa: E402
 from train.config import load_config  # noqa: E402
 from train.losses import generator_losses  # noqa: E402
-from train.trainer import SeededItems, StreamBatches, build_datasets, lr_factor  # noqa: E402
+from train.trainer import SeededItems, StreamBatches, build_datasets, initial_weights, lr_factor  # noqa: E402
 
 
 def main() -> int:
@@ -50,8 +53,10 @@ def main() -> int:
     args = parser.parse_args()
     try:
         loaded = load_model(args.model)
-        start = loaded.generator
         config = load_config(args.recipe, args.overrides)
+        # the recipe's [model] may add a head that starts at zero (as `derain train --init` does)
+        start = Generator(config.model_config())
+        start.load_state_dict(initial_weights(args.model, config))
         train_set = build_datasets(config.data, config.run.seed)[0]
     except DerainError as error:
         parser.error(str(error))

@@ -200,6 +200,24 @@ def test_a_fine_branch_adds_to_the_coarse_one_and_starts_as_identity():
         assert (generator.autoencoder.restore(x, wet) - x).abs().amax() > 1e-3  # the fine branch alone moves it
 
 
+def test_a_detail_gain_starts_as_identity_and_moves_only_the_fine_detail_even_where_the_map_is_dry():
+    config = dataclasses.replace(build_generator("lite").config, detail_gain=True)
+    generator = build_generator(config).eval()
+    assert "detail_gain" not in build_generator("lite").config.to_dict()  # shipped digests unchanged
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    torch.manual_seed(5)
+    x = torch.rand(1, 3, 48, 64)
+    dry = torch.full((1, 1, 48, 64), -30.0)
+    with torch.no_grad():
+        torch.testing.assert_close(generator(x).output, x)
+        torch.nn.init.normal_(generator.autoencoder.detail.bias, mean=1.0, std=0.1)
+        assert (generator.autoencoder.restore(x, dry) - x).abs().amax() > 1e-2  # not gated by the map
+        flat = torch.full((1, 3, 48, 64), 0.4)
+        torch.testing.assert_close(generator.autoencoder.restore(flat, dry), flat)  # no detail, no change
+    with pytest.raises(ValueError, match="residual"):
+        dataclasses.replace(build_generator("full").config, detail_gain=True)
+
+
 def test_two_branches_share_their_pooling_and_give_what_each_computes_alone():
     torch.manual_seed(5)
     autoencoder = build_generator(dataclasses.replace(COARSE_LITE, fine_scale=8)).autoencoder.eval()

@@ -186,6 +186,20 @@ def test_a_run_can_add_a_coarse_branch_to_trained_weights(tmp_path, untrained_pr
     assert not state["autoencoder.coarse.head.weight"].any()  # the new branch starts at zero
 
 
+def test_a_run_can_add_a_detail_gain_to_trained_weights(tmp_path, untrained_presets):
+    torch.manual_seed(9)
+    trained = Generator(tiny_config(tmp_path / "base").model_config())
+    save_checkpoint(tmp_path / "trained.pt", trained, {})
+    config = tiny_config(tmp_path / "run", steps=1, val_every=0)
+    config.model.update(detail_gain=True)
+    config.run.init = str(tmp_path / "trained.pt")
+    config.optim.lr = 0.0
+    state = train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(1, size=16))["generator"].state_dict()
+    for name, tensor in trained.state_dict().items():
+        assert torch.equal(state[name], tensor)
+    assert not state["autoencoder.detail.weight"].any()  # the new head starts at zero
+
+
 def test_a_run_can_add_a_fine_branch_to_a_model_with_a_coarse_one(tmp_path, untrained_presets):
     torch.manual_seed(8)
     base = tiny_config(tmp_path / "base")

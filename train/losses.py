@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stream_derain.models import GeneratorOutput
+from stream_derain.models.detail import high_pass
 
 from .config import LossOptions
 from .vgg import VGG16Features
@@ -68,22 +69,6 @@ def drop_mse(output: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> t
     mask = mask.float()
     squared = (output.float() - clean.float()).pow(2).mean(1, keepdim=True)
     return (squared * mask).sum() / mask.sum().clamp(min=1.0)
-
-
-DETAIL_SIGMA = 2.0  # px: the fine detail is what a blur of this size takes away
-
-
-def high_pass(image: torch.Tensor, sigma: float = DETAIL_SIGMA) -> torch.Tensor:
-    """The image minus its Gaussian blur, per channel (edges replicated)."""
-    radius = math.ceil(3 * sigma)
-    taps = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    channels = image.shape[1]
-    blurred = F.pad(image, (radius,) * 4, mode="replicate")
-    blurred = F.conv2d(blurred, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
-    return image - blurred
 
 
 def drop_detail(output: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

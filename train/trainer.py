@@ -308,10 +308,10 @@ class RateColumn(ProgressColumn):
 def initial_weights(init: str, config: TrainConfig) -> dict[str, torch.Tensor]:
     """Trained weights of the recipe's own model, to start a fine-tune from.
 
-    The recipe may add a coarse or fine branch to a model that lacks it: a new branch starts at
-    zero, so the run starts from what the loaded model computes (a larger padding multiple
-    changes only how a frame's border is padded). It may also set `map_zoom`, which adds no
-    weights: the same ARN reads the smaller frame."""
+    The recipe may add a coarse or fine branch or the detail gain to a model that lacks them: a
+    new head starts at zero, so the run starts from what the loaded model computes (a larger
+    padding multiple changes only how a frame's border is padded). It may also set `map_zoom`,
+    which adds no weights: the same ARN reads the smaller frame."""
     loaded = load_model(init)
     if not loaded.trained:
         raise DerainError(f"run.init {init!r}: no trained weights ship for that preset")
@@ -319,6 +319,8 @@ def initial_weights(init: str, config: TrainConfig) -> dict[str, torch.Tensor]:
     have = replace(loaded.generator.config, map_zoom=wanted.map_zoom)
     branches = ("coarse_scale", "fine_scale")
     added = {name: getattr(wanted, name) for name in branches if getattr(have, name) == 0 < getattr(wanted, name)}
+    if wanted.detail_gain and not have.detail_gain:
+        added["detail_gain"] = True
     adds_branch = bool(added)
     if adds_branch:
         have = replace(have, **added, coarse_channels=wanted.coarse_channels, pad_multiple=wanted.pad_multiple)
@@ -328,7 +330,7 @@ def initial_weights(init: str, config: TrainConfig) -> dict[str, torch.Tensor]:
     if not adds_branch:
         return loaded.generator.state_dict()
     generator = Generator(wanted)
-    generator.load_state_dict(loaded.generator.state_dict(), strict=False)  # all but the new branches
+    generator.load_state_dict(loaded.generator.state_dict(), strict=False)  # all but the new heads
     return generator.state_dict()
 
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from .coarse import CoarseAffine, cell_stats
 from .config import ModelConfig
+from .detail import high_pass
 
 
 def conv_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -59,6 +60,11 @@ class ContextualAutoencoder(nn.Module):
         if self.residual:
             nn.init.zeros_(self.output.weight)
             nn.init.zeros_(self.output.bias)
+        # zero at the start, as the residual's head: a model that gains it computes what it did
+        self.detail = nn.Conv2d(c1 // 2, 1, 3, 1, 1) if config.detail_gain else None
+        if self.detail is not None:
+            nn.init.zeros_(self.detail.weight)
+            nn.init.zeros_(self.detail.bias)
         self.coarse = CoarseAffine(config.coarse_scale, config.coarse_channels) if config.coarse_scale else None
         self.fine = CoarseAffine(config.fine_scale, config.coarse_channels) if config.fine_scale else None
 
@@ -67,7 +73,8 @@ class ContextualAutoencoder(nn.Module):
         res2 = self.conv3(self.conv2(res1))
         deep = self.context(self.conv4(res2))
         up = self.conv9(self.deconv1(deep) + res2)
-        y = self.output(self.conv10(self.deconv2(up) + res1))
+        features = self.conv10(self.deconv2(up) + res1)
+        y = self.output(features)
         if self.gate:
             # Unless `gate_gradient` is on, the gate is the attention loss's to learn, so the
             # restoration losses cannot open it everywhere to buy a global shift (docs/TRAINING.md,
@@ -75,6 +82,9 @@ class ContextualAutoencoder(nn.Module):
             y = x + torch.sigmoid(mask if self.gate_gradient else mask.detach()) * y
         elif self.residual:
             y = y + x
+        if self.detail is not None:
+            # outside the gate: the gain a translucent drop needs is not scaled by the map's doubt
+            y = y + self.detail(features) * high_pass(x)
         # finest cells first: a coarser branch pools the finer one's cells, not the frame again
         branches = sorted((branch for branch in (self.coarse, self.fine) if branch is not None), key=lambda branch: branch.scale)
         if branches:

@@ -40,6 +40,10 @@ class ModelConfig:
     # With map_zoom in (0, 1): the ARN also reads the frame downscaled by this factor, and each
     # map is the per-pixel maximum of the two (models/zoom.py): large soft drops fill in.
     map_zoom: float = 0.0
+    # With detail_gain: the decoder also predicts a gain on the frame's fine detail, applied
+    # without the gate, which a translucent drop needs to give back the scene it dims
+    # (models/detail.py). It needs `residual`.
+    detail_gain: bool = False
     # data contract
     channel_order: str = "RGB"
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -53,6 +57,8 @@ class ModelConfig:
             scale = getattr(self, name)
             if scale < 0 or (scale and self.pad_multiple % scale):
                 raise ValueError(f"{name} must divide pad_multiple, so the branch's grid fits the padded frame")
+        if self.detail_gain and not self.residual:
+            raise ValueError("a detail gain needs residual=True")
         if self.arn_dilation < 1:
             raise ValueError(f"arn_dilation must be 1 or more, got {self.arn_dilation}")
         if not 0 <= self.map_zoom < 1:
@@ -80,7 +86,7 @@ class ModelConfig:
         return cls(**values)
 
 
-_ADDED_OFF = {"coarse_scale": 0, "coarse_channels": 16, "fine_scale": 0, "map_zoom": 0.0, "arn_dilation": 1}
+_ADDED_OFF = {"coarse_scale": 0, "coarse_channels": 16, "fine_scale": 0, "map_zoom": 0.0, "arn_dilation": 1, "detail_gain": False}
 
 # The official DeRaindrop generator (Qian et al., CVPR 2018), layer for layer.
 FULL = ModelConfig(preset="full")
