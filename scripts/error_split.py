@@ -1,0 +1,103 @@
+"""Where a model's error on paired photos lies: inside the drops, smooth or fine; or away from them.
+
+Per pair, the output's Y error against clean is split four ways, each as its share of the
+frame's squared error (its sum over those pixels over the frame's pixel count, so that they add
+up to about the frame's MSE; the smooth and fine parts overlap a little). Inside the drops (the
+paper's mask: the 5x5 local mean of |rain - clean| above 30): the error blurred with a Gaussian
+of `--sigma` px where it is positive (lift the repair left) and where it is negative (its
+overshoot), drop by drop, and what that blur leaves (detail and the glass's misalignment). Then
+the error away from the drops. `--floor P` raises the map to at least P inside the drops first
+(an oracle, as in map_oracle.py). The first row is the input; the second, the input with its
+drops' smooth lift taken away (an oracle that knows clean: inside the drops, the blurred
+difference to clean is subtracted), what a repair that got every drop's lift right and left
+their detail alone would leave.
+
+    python scripts/error_split.py ../shared/real-raindrop/pairs --model lite runs/restore-probe-detail/floor-0.75.pt --floor 0 0.75
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
+
+from scripts.map_oracle import floored  # noqa: E402
+from stream_derain.checkpoint import load_model  # noqa: E402
+from stream_derain.errors import DerainError  # noqa: E402
+from stream_derain.evaluate import find_pairs, read_rgb8  # noqa: E402
+from stream_derain.frames import crop_to, frames_to_tensor, pad_to_multiple  # noqa: E402
+from stream_derain.metrics import luma  # noqa: E402
+from stream_derain.models import Generator  # noqa: E402
+from stream_derain.synth.mask import PAPER_THRESHOLD, local_difference  # noqa: E402
+from train.trainer import as_frame  # noqa: E402
+
+
+@torch.inference_mode()
+def restored(generator: Generator, rain: np.ndarray, drops: np.ndarray, floor: float) -> np.ndarray:
+    """The model's output for `rain`; with `floor` > 0, its map raised to that inside `drops`."""
+    x, size = pad_to_multiple(frames_to_tensor(rain)[0].unsqueeze(0), generator.config.pad_multiple)
+    logits = generator.attend(x)[-1]
+    if floor > 0:
+        inside = torch.zeros(x.shape[-2:], dtype=torch.bool)
+        inside[: drops.shape[0], : drops.shape[1]] = torch.from_numpy(drops)
+        logits = floored(logits, inside, floor)
+    return as_frame(crop_to(generator.restore(x, logits), size)[0])
+
+
+def error_split(output: np.ndarray, clean: np.ndarray, drops: np.ndarray, sigma: float) -> np.ndarray:
+    """Shares of the frame's squared Y error: in drops, smooth, where the output is brighter than
+    clean (lift left) and darker (overshoot); in drops, fine; away from drops."""
+    error = luma(output).astype(np.float64) - luma(clean)
+    inside = drops[: error.shape[0], : error.shape[1]]  # luma crops to a multiple of 4
+    smooth = cv2.GaussianBlur(error, (0, 0), sigma)
+    left, over = inside & (smooth > 0), inside & (smooth <= 0)
+    return np.array([(smooth[left] ** 2).sum(), (smooth[over] ** 2).sum(), ((error - smooth)[inside] ** 2).sum(),
+                     (error[~inside] ** 2).sum()]) / error.size
+
+
+def lift_removed(rain: np.ndarray, clean: np.ndarray, drops: np.ndarray, sigma: float) -> np.ndarray:
+    """The oracle: `rain` inside `drops` minus its difference to `clean` blurred by `sigma`."""
+    lift = cv2.GaussianBlur(rain.astype(np.float32) - clean.astype(np.float32), (0, 0), sigma)
+    return np.where(drops[..., None], np.clip(rain - lift + 0.5, 0, 255), rain).astype(np.uint8)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pairs", type=Path)
+    parser.add_argument("--model", nargs="+", default=["lite"])
+    parser.add_argument("--floor", type=float, nargs="+", default=[0.0], help="0: the map as is")
+    parser.add_argument("--sigma", type=float, default=4.0, help="px: the blur that parts a smooth error from a fine one")
+    args = parser.parse_args()
+    try:
+        pairs = []
+        for pair in find_pairs(args.pairs):
+            rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
+            height, width = min(rain.shape[0], clean.shape[0]), min(rain.shape[1], clean.shape[1])
+            rain, clean = rain[:height, :width], clean[:height, :width]
+            pairs.append((rain, clean, local_difference(rain, clean) > PAPER_THRESHOLD))
+        models = {name: load_model(name).generator.eval() for name in args.model}
+    except DerainError as error:
+        parser.error(str(error))
+    rows = [("input", np.mean([error_split(rain, clean, drops, args.sigma) for rain, clean, drops in pairs], axis=0)),
+            ("input, drops' smooth lift removed (oracle)",
+             np.mean([error_split(lift_removed(rain, clean, drops, args.sigma), clean, drops, args.sigma) for rain, clean, drops in pairs], axis=0))]
+    for name, generator in models.items():
+        for floor in args.floor:
+            label = name + (f", floored at {floor}" if floor > 0 else "")
+            rows.append((label, np.mean([error_split(restored(generator, rain, drops, floor), clean, drops, args.sigma)
+                                         for rain, clean, drops in pairs], axis=0)))
+    width = max(len(label) for label, _ in rows) + 2
+    print(f"{'output':{width}}{'drops, smooth: lift left':>26}{'overshoot':>11}{'drops, fine':>13}{'away':>8}{'MSE':>8}   (Y, mean over pairs)")
+    for label, split in rows:
+        print(f"{label:{width}}{split[0]:26.1f}{split[1]:11.1f}{split[2]:13.1f}{split[3]:8.1f}{split.sum():8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
