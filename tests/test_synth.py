@@ -132,6 +132,29 @@ def test_veil_chance_leaves_some_frames_unveiled_and_the_rest_as_before() -> Non
         RainConfig(veil_chance=1.5)
 
 
+def test_scene_light_dims_the_drops_of_a_dark_scene_and_leaves_the_veil_and_other_frames_as_before() -> None:
+    dark = np.full((64, 96, 3), 40, np.uint8)
+    base = RainConfig(veil=(0.0, 0.0), haze=(0.5, 0.5), highlight=(0.0, 0.0), rim=(0.0, 0.0))
+    scene = replace(base, scene_light=(1.0, 1.0))
+    bright, dim = synthesize(dark, 3, base), synthesize(dark, 3, scene)
+    assert np.array_equal(bright.soft_mask, dim.soft_mask)  # the same drops
+    drops = bright.soft_mask > 0.5
+    # fading toward a bright grey lifts a dark scene by about half the way; toward its own mean, not at all
+    assert bright.rain[drops].mean() > 40 + 0.5 * 0.5 * (0.7 * 255 - 40)
+    assert abs(dim.rain[drops].astype(float).mean() - 40) < 3
+    halves = [synthesize(dark, seed, replace(scene, scene_light_chance=0.5)) for seed in range(20)]
+    unchanged = [np.array_equal(a.rain, synthesize(dark, seed, replace(scene, scene_light_chance=0.0)).rain) for seed, a in enumerate(halves)]
+    assert 4 <= sum(unchanged) <= 16
+    veiled = replace(scene, veil=(0.2, 0.2))
+    away = synthesize(dark, 3, veiled).soft_mask < 0.01  # the drops' blurred edges still reach a level here
+    difference = synthesize(dark, 3, veiled).rain[away].astype(int) - synthesize(dark, 3, replace(base, veil=(0.2, 0.2))).rain[away]
+    assert np.abs(difference).max() <= 1
+    with pytest.raises(DerainError, match="scene light chance"):
+        RainConfig(scene_light_chance=2.0)
+    with pytest.raises(DerainError, match="scene light"):
+        RainConfig(scene_light=(0.0, 1.0))
+
+
 def test_a_dim_veil_lowers_the_glass_between_drops_and_leaves_the_drops_alone() -> None:
     bright = np.full((96, 128, 3), 200, np.uint8)
     config = RainConfig(density=(0.3, 0.3), radius=(3.0, 8.0), focus_mix=0.0, veil=(0.2, 0.2))

@@ -174,6 +174,7 @@ def build_datasets(options: DataOptions, seed: int) -> tuple[Dataset, Dataset, s
                               veil_level=tuple(options.veil_level) or None, haze=tuple(options.haze),
                               rim=tuple(options.rim), highlight=tuple(options.highlight),
                               sensor_noise=tuple(options.sensor_noise) or None,
+                              scene_light=tuple(options.scene_light) or None, scene_light_chance=options.scene_light_chance,
                               blur_sigma=tuple(options.blur_sigma), mask_threshold=options.mask_threshold)
         except DerainError as error:
             raise DerainError(f"data options: {error}") from None

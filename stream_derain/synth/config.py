@@ -46,6 +46,12 @@ class RainConfig:
     # clean alike; None: none. Real drops' flat middles carry grain that rendered ones lack
     # (docs/SYNTH.md, "The camera's grain").
     sensor_noise: Range | None = None
+    # None: a drop's haze fades toward a bright grey (the airlight, 0.7..0.97). LOW, HIGH: toward
+    # the clean frame's mean colour times a factor drawn from this range, in the share
+    # `scene_light_chance` of frames: a drop is a wide-angle lens, and the light it scatters is the
+    # scene's, so over a dark scene it is dim (docs/SYNTH.md, "The light inside a drop").
+    scene_light: Range | None = None
+    scene_light_chance: float = 1.0
     mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
@@ -67,5 +73,9 @@ class RainConfig:
             raise DerainError(f"veil chance must be in [0, 1], got {self.veil_chance}")
         if self.veil_level is not None and not 0 <= self.veil_level[0] <= self.veil_level[1] <= 1:
             raise DerainError(f"veil level must be 0 <= low <= high <= 1, got {self.veil_level}")
+        if self.scene_light is not None and not 0 < self.scene_light[0] <= self.scene_light[1]:
+            raise DerainError(f"scene light must be 0 < low <= high, got {self.scene_light}")
+        if not 0 <= self.scene_light_chance <= 1:
+            raise DerainError(f"scene light chance must be in [0, 1], got {self.scene_light_chance}")
         if self.sensor_noise is not None and not 0 <= self.sensor_noise[0] <= self.sensor_noise[1]:
             raise DerainError(f"sensor noise must be 0 <= low <= high, got {self.sensor_noise}")

@@ -31,6 +31,7 @@ class Look:
     airlight: tuple[float, float, float]
     veil_level: float | None = None  # the grey the veil fades toward; None: `airlight`
     noise: float = 0.0  # the camera's grain, sigma in grey levels of 255
+    scene_light: float | None = None  # the drops' haze fades toward the frame's mean colour times this; None: `airlight`
 
 
 @dataclass
@@ -67,6 +68,11 @@ def sample_look(rng: np.random.Generator, config: RainConfig) -> Look:
         look = replace(look, veil_level=float(rng.uniform(*config.veil_level)))
     if config.sensor_noise is not None:
         look = replace(look, noise=float(rng.uniform(*config.sensor_noise)))
+    if config.scene_light is not None:
+        # both drawn whatever the chance, so the chance alone decides which frames it touches
+        factor, drawn = float(rng.uniform(*config.scene_light)), rng.random()
+        if drawn < config.scene_light_chance:
+            look = replace(look, scene_light=factor)
     return look
 
 
@@ -101,13 +107,17 @@ def render_drops(
     height, width = clean.shape[:2]
     image = clean.astype(np.float32) / 255
     soft = np.zeros((height, width), np.float32)
+    drop_look = look
+    if look.scene_light is not None:  # the veil below keeps fading toward `airlight`
+        light = np.clip(image.mean(axis=(0, 1)) * look.scene_light, 0, 1)
+        drop_look = replace(look, airlight=tuple(float(v) for v in light))
     for blurred in (True, False):
         layer = drops.select(drops.blurred == blurred)
         if len(layer) == 0:
             continue
         maps = rasterize(layer, height, width)
         sigma = look.blur_sigma if blurred else 0.0
-        image, alpha = _composite_layer(image, maps, look, sigma)
+        image, alpha = _composite_layer(image, maps, drop_look, sigma)
         soft = np.maximum(soft, alpha)
     with_drops = _to_uint8(image)
     if veil_spread > 0:
