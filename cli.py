@@ -145,6 +145,8 @@ def synth_command(
     veil_chance: Optional[float] = typer.Option(None, help="The share of images (or clips) that get a veil at all, 0 to 1."),
     veil_level: Optional[str] = typer.Option(None, help="The grey the veil fades toward, 0 to 1 (a value or LOW,HIGH): a dim film between the drops. Default: their bright airlight."),
     sensor_noise: Optional[str] = typer.Option(None, help="The camera's grain on rain and clean alike, Gaussian sigma in grey levels: a value or LOW,HIGH. Default: none."),
+    scene_light: Optional[str] = typer.Option(None, help="The drops' haze fades toward the frame's mean colour times this (a value or LOW,HIGH) instead of a bright grey."),
+    scene_light_chance: Optional[float] = typer.Option(None, help="With --scene-light: the share of images (or clips) it applies to, 0 to 1."),
     rim: Optional[str] = typer.Option(None, help="Darkening at the drops' rims, 0 (none) to below 1: a value or LOW,HIGH."),
     highlight: Optional[str] = typer.Option(None, help="The drops' specular highlights, 0 (none) and up: a value or LOW,HIGH."),
     seed: int = typer.Option(0, help="The same seed gives the same drops, bit for bit."),
@@ -174,6 +176,8 @@ def synth_command(
         "veil_chance": veil_chance,
         "veil_level": veil_level and parse_range(veil_level, "veil-level"),
         "sensor_noise": sensor_noise and parse_range(sensor_noise, "sensor-noise"),
+        "scene_light": scene_light and parse_range(scene_light, "scene-light"),
+        "scene_light_chance": scene_light_chance,
         "rim": rim and parse_range(rim, "rim"),
         "highlight": highlight and parse_range(highlight, "highlight"),
     }

@@ -14,9 +14,12 @@ of rain's and clean's high-pass Y inside it; `out-thru` is the same for the mode
 much of that detail the repair shows (above `through`: it gave some back), and `out-con` the
 output's inner contrast over clean's (above `contrast`: it raised detail the drop had flattened;
 correlation alone cannot see a change of amplitude). First line: the map inside the real drops in their
-own photo and with those drops alone pasted onto the clean one.
+own photo and with those drops alone pasted onto the clean one. Under each table, the drops' light:
+a line fitted to their lift against the clean scene's mean Y behind them, `lift = h (A - scene)`,
+read as a haze of strength `h` toward a light of level `A` (the renderer draws exactly that
+before its rim and highlight).
 
-    python scripts/drop_census.py [--model lite] [--seeds 8] [--blur-sigma 1.5,9]
+    python scripts/drop_census.py [--model lite] [--seeds 8] [--blur-sigma 1.5,9] [--scene-light 1,1.6]
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ MIN_AREA = 20
 class Drop:
     radius: float
     lift: float
+    scene: float
     flatness: float
     contrast: float
     contrast_out: float
@@ -96,6 +100,7 @@ def census(rain: np.ndarray, clean: np.ndarray, derainer: Derainer) -> list[Drop
         drops.append(Drop(
             radius=radius,
             lift=float(drop_lift.mean()),
+            scene=float(y_clean[inside].mean()),
             flatness=float(lift[middle].mean() / peak) if peak > 1 else float("nan"),
             contrast=float(contrast_rain[inside].mean() / max(contrast_clean[inside].mean(), 1.0)),
             contrast_out=float(contrast_out[inside].mean() / max(contrast_clean[inside].mean(), 1.0)),
@@ -134,6 +139,9 @@ def table(name: str, drops: list[Drop]) -> None:
             lift_label = f"<{l_high}" if l_low == LIFT_BINS[0] else f"{l_low}+" if l_high == LIFT_BINS[-1] else f"{l_low}-{l_high}"
             print(f"{r_low:>4}-{r_high:<4} {lift_label:>9} {len(group):5d} {mean('map'):6.2f} {mean('removed'):8.2f} "
                   f"{mean('flatness'):9.2f} {mean('contrast'):9.2f} {mean('edge'):6.3f} {mean('saturation'):5.2f} {mean('blue'):+5.1f} {mean('through'):8.2f} {mean('through_out'):8.2f} {mean('contrast_out'):8.2f}")
+    lifts = np.array([d.lift for d in drops])
+    slope, intercept = np.polyfit([d.scene for d in drops], lifts, 1)
+    print(f"the drops' light: lift {lifts.mean():.1f} +- {lifts.std():.1f}; lift = h (A - scene) with h {-slope:.2f}, A {intercept / -slope:.0f}")
 
 
 def main() -> int:
@@ -142,12 +150,14 @@ def main() -> int:
     parser.add_argument("--model", default="lite")
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--blur-sigma", default="1.5,9", help="LOW,HIGH: defocus of the rendered drops (run 33 trained on 1.5..9)")
+    parser.add_argument("--scene-light", help="LOW,HIGH: the rendered drops' haze fades toward the frame's mean colour times this (RainConfig.scene_light); default: a bright grey")
     args = parser.parse_args()
     pairs = args.real / "pairs"
     if not pairs.is_dir():
         print(f"skipped: {pairs} is absent (real photos are not part of the repo)")
         return 0
-    config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil=(0.0, 0.0))
+    scene_light = parse_range(args.scene_light, "scene-light") if args.scene_light else None
+    config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil=(0.0, 0.0), scene_light=scene_light)
     try:
         derainer = Derainer(model=args.model, device="cpu", backend="torch")
     except DerainError as error:

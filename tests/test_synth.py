@@ -389,6 +389,9 @@ def test_cli_synth_and_sources(tmp_path: Path) -> None:
     flat = runner.invoke(app, ["synth", str(image), str(tmp_path / "flat"), "--rim", "0", "--highlight", "0"])
     assert flat.exit_code == 0, flat.output
     assert not np.array_equal(*(cv2.imread(str(tmp_path / name / "data" / "0_rain.png")) for name in ("out", "flat")))
+    lit = runner.invoke(app, ["synth", str(image), str(tmp_path / "lit"), "--veil", "0.2", "--scene-light", "1", "--scene-light-chance", "1"])
+    assert lit.exit_code == 0, lit.output
+    assert not np.array_equal(*(cv2.imread(str(tmp_path / name / "data" / "0_rain.png")) for name in ("bright", "lit")))
     listed = runner.invoke(app, ["sources"])
     assert listed.exit_code == 0 and "skimage-astronaut" in listed.output
 
