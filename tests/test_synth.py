@@ -150,7 +150,9 @@ def test_scene_light_dims_the_drops_of_a_dark_scene_and_leaves_the_veil_and_othe
     difference = synthesize(dark, 3, veiled).rain[away].astype(int) - synthesize(dark, 3, replace(base, veil=(0.2, 0.2))).rain[away]
     assert np.abs(difference).max() <= 1
     with pytest.raises(DerainError, match="scene light chance"):
-        RainConfig(scene_light_chance=2.0)
+        RainConfig(scene_light=(1.0, 1.0), scene_light_chance=2.0)
+    with pytest.raises(DerainError, match="needs a scene light range"):
+        RainConfig(scene_light_chance=0.5)
     with pytest.raises(DerainError, match="scene light"):
         RainConfig(scene_light=(0.0, 1.0))
 

@@ -77,5 +77,7 @@ class RainConfig:
             raise DerainError(f"scene light must be 0 < low <= high, got {self.scene_light}")
         if not 0 <= self.scene_light_chance <= 1:
             raise DerainError(f"scene light chance must be in [0, 1], got {self.scene_light_chance}")
+        if self.scene_light is None and self.scene_light_chance != 1:
+            raise DerainError("a scene light chance needs a scene light range (--scene-light LOW,HIGH)")
         if self.sensor_noise is not None and not 0 <= self.sensor_noise[0] <= self.sensor_noise[1]:
             raise DerainError(f"sensor noise must be 0 <= low <= high, got {self.sensor_noise}")
