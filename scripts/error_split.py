@@ -6,13 +6,17 @@ up to about the frame's MSE; the smooth and fine parts overlap a little). Inside
 paper's mask: the 5x5 local mean of |rain - clean| above 30): the error blurred with a Gaussian
 of `--sigma` px where it is positive (lift the repair left) and where it is negative (its
 overshoot), drop by drop, and what that blur leaves (detail and the glass's misalignment). Then
-the error away from the drops. `--floor P` raises the map to at least P inside the drops first
+the error away from the drops, within 12 px of one (their halo and faint edges) and farther. `--floor P` raises the map to at least P inside the drops first
 (an oracle, as in map_oracle.py). The first row is the input; the second, the input with its
 drops' smooth lift taken away (an oracle that knows clean: inside the drops, the blurred
 difference to clean is subtracted), what a repair that got every drop's lift right and left
 their detail alone would leave.
 
     python scripts/error_split.py ../shared/real-raindrop/pairs --model lite runs/restore-probe-detail/floor-0.75.pt --floor 0 0.75
+    python scripts/error_split.py --judging-set 'soft, 9..16' --model lite
+
+`--judging-set NAME` splits the error on one of the rendered sets the ship rule judges by
+(scripts/judging_sets.py) instead, with the drops drawn as on the real pairs.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
+from scripts.judging_sets import JUDGING_SETS, judging_pairs  # noqa: E402
 from scripts.map_oracle import floored  # noqa: E402
 from stream_derain.checkpoint import load_model  # noqa: E402
 from stream_derain.errors import DerainError  # noqa: E402
@@ -36,6 +41,16 @@ from stream_derain.metrics import luma  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from stream_derain.synth.mask import PAPER_THRESHOLD, local_difference  # noqa: E402
 from train.trainer import as_frame  # noqa: E402
+
+
+def photo_pairs(folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rain, clean) of each pair in a paired folder, cropped to their common size."""
+    pairs = []
+    for pair in find_pairs(folder):
+        rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
+        height, width = min(rain.shape[0], clean.shape[0]), min(rain.shape[1], clean.shape[1])
+        pairs.append((rain[:height, :width], clean[:height, :width]))
+    return pairs
 
 
 @torch.inference_mode()
@@ -50,15 +65,20 @@ def restored(generator: Generator, rain: np.ndarray, drops: np.ndarray, floor: f
     return as_frame(crop_to(generator.restore(x, logits), size)[0])
 
 
+NEAR = 12  # px: away from the drops, "near" is closer than this to one (their halo and faint edges)
+
+
 def error_split(output: np.ndarray, clean: np.ndarray, drops: np.ndarray, sigma: float) -> np.ndarray:
     """Shares of the frame's squared Y error: in drops, smooth, where the output is brighter than
-    clean (lift left) and darker (overshoot); in drops, fine; away from drops."""
+    clean (lift left) and darker (overshoot); in drops, fine; away from drops, near them and far."""
     error = luma(output).astype(np.float64) - luma(clean)
     inside = drops[: error.shape[0], : error.shape[1]]  # luma crops to a multiple of 4
     smooth = cv2.GaussianBlur(error, (0, 0), sigma)
     left, over = inside & (smooth > 0), inside & (smooth <= 0)
+    near = ~inside & (cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 5) < NEAR)
+    far = ~inside & ~near
     return np.array([(smooth[left] ** 2).sum(), (smooth[over] ** 2).sum(), ((error - smooth)[inside] ** 2).sum(),
-                     (error[~inside] ** 2).sum()]) / error.size
+                     (error[near] ** 2).sum(), (error[far] ** 2).sum()]) / error.size
 
 
 def lift_removed(rain: np.ndarray, clean: np.ndarray, drops: np.ndarray, sigma: float) -> np.ndarray:
@@ -69,18 +89,19 @@ def lift_removed(rain: np.ndarray, clean: np.ndarray, drops: np.ndarray, sigma: 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pairs", type=Path)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("pairs", type=Path, nargs="?", help="a paired folder (Raindrop layout)")
+    source.add_argument("--judging-set", choices=list(JUDGING_SETS), help="a rendered set of the ship rule instead")
     parser.add_argument("--model", nargs="+", default=["lite"])
     parser.add_argument("--floor", type=float, nargs="+", default=[0.0], help="0: the map as is")
     parser.add_argument("--sigma", type=float, default=4.0, help="px: the blur that parts a smooth error from a fine one")
     args = parser.parse_args()
     try:
-        pairs = []
-        for pair in find_pairs(args.pairs):
-            rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
-            height, width = min(rain.shape[0], clean.shape[0]), min(rain.shape[1], clean.shape[1])
-            rain, clean = rain[:height, :width], clean[:height, :width]
-            pairs.append((rain, clean, local_difference(rain, clean) > PAPER_THRESHOLD))
+        if args.judging_set:
+            photos = [(as_frame(pair["rain"]), as_frame(pair["clean"])) for pair in judging_pairs(args.judging_set)]
+        else:
+            photos = photo_pairs(args.pairs)
+        pairs = [(rain, clean, local_difference(rain, clean) > PAPER_THRESHOLD) for rain, clean in photos]
         models = {name: load_model(name).generator.eval() for name in args.model}
     except DerainError as error:
         parser.error(str(error))
@@ -93,9 +114,10 @@ def main() -> int:
             rows.append((label, np.mean([error_split(restored(generator, rain, drops, floor), clean, drops, args.sigma)
                                          for rain, clean, drops in pairs], axis=0)))
     width = max(len(label) for label, _ in rows) + 2
-    print(f"{'output':{width}}{'drops, smooth: lift left':>26}{'overshoot':>11}{'drops, fine':>13}{'away':>8}{'MSE':>8}   (Y, mean over pairs)")
+    print(f"{'output':{width}}{'drops, smooth: lift left':>26}{'overshoot':>11}{'drops, fine':>13}"
+          f"{f'away: <{NEAR} px':>14}{'farther':>9}{'MSE':>8}   (Y, mean over pairs)")
     for label, split in rows:
-        print(f"{label:{width}}{split[0]:26.1f}{split[1]:11.1f}{split[2]:13.1f}{split[3]:8.1f}{split.sum():8.1f}")
+        print(f"{label:{width}}{split[0]:26.1f}{split[1]:11.1f}{split[2]:13.1f}{split[3]:14.1f}{split[4]:9.1f}{split.sum():8.1f}")
     return 0
 
 
