@@ -96,6 +96,8 @@ def main() -> int:
     parser.add_argument("--floor", type=float, nargs="+", default=[0.0], help="0: the map as is")
     parser.add_argument("--sigma", type=float, default=4.0, help="px: the blur that parts a smooth error from a fine one")
     args = parser.parse_args()
+    if args.sigma <= 0:
+        parser.error("--sigma is a blur in pixels, above 0")
     try:
         if args.judging_set:
             photos = [(as_frame(pair["rain"]), as_frame(pair["clean"])) for pair in judging_pairs(args.judging_set)]
