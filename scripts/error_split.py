@@ -7,7 +7,11 @@ paper's mask: the 5x5 local mean of |rain - clean| above 30): the error blurred 
 of `--sigma` px where it is positive (lift the repair left) and where it is negative (its
 overshoot), drop by drop, and what that blur leaves (detail and the glass's misalignment). Then
 the error away from the drops, within 12 px of one (their halo and faint edges) and farther. `--floor P` raises the map to at least P inside the drops first
-(an oracle, as in map_oracle.py). The first row is the input; the second, the input with its
+(an oracle, as in map_oracle.py); `--dry-far` sets it to dry (0) more than 12 px from any drop (an
+oracle too: what the model's damage far from drops owes to its map firing there), and
+`--branches-off` drops the gain-and-offset branches (models/coarse.py), leaving the gated residual;
+`--worst K` lists the K pairs whose far error is largest under the first model, with its map
+there. The first row is the input; the second, the input with its
 drops' smooth lift taken away (an oracle that knows clean: inside the drops, the blurred
 difference to clean is subtracted), what a repair that got every drop's lift right and left
 their detail alone would leave.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from copy import deepcopy
 from pathlib import Path
 
 import cv2
@@ -53,19 +58,39 @@ def photo_pairs(folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     return pairs
 
 
+NEAR = 12  # px: away from the drops, "near" is closer than this to one (their halo and faint edges)
+DRY = -20.0  # a logit whose probability is 0 to float precision
+
+
+def far_from(drops: np.ndarray) -> np.ndarray:
+    """Pixels at least NEAR px from every pixel of `drops`."""
+    return cv2.distanceTransform((~drops).astype(np.uint8), cv2.DIST_L2, 5) >= NEAR
+
+
 @torch.inference_mode()
-def restored(generator: Generator, rain: np.ndarray, drops: np.ndarray, floor: float) -> np.ndarray:
-    """The model's output for `rain`; with `floor` > 0, its map raised to that inside `drops`."""
+def restored(generator: Generator, rain: np.ndarray, drops: np.ndarray, floor: float, dry_far: bool = False) -> np.ndarray:
+    """The model's output for `rain`; with `floor` > 0, its map raised to that inside `drops`;
+    with `dry_far`, its map set to dry far from them."""
     x, size = pad_to_multiple(frames_to_tensor(rain)[0].unsqueeze(0), generator.config.pad_multiple)
     logits = generator.attend(x)[-1]
+    def padded(where: np.ndarray) -> torch.Tensor:
+        full = torch.zeros(x.shape[-2:], dtype=torch.bool)
+        full[: where.shape[0], : where.shape[1]] = torch.from_numpy(where)
+        return full
     if floor > 0:
-        inside = torch.zeros(x.shape[-2:], dtype=torch.bool)
-        inside[: drops.shape[0], : drops.shape[1]] = torch.from_numpy(drops)
-        logits = floored(logits, inside, floor)
+        logits = floored(logits, padded(drops), floor)
+    if dry_far:
+        logits = torch.where(padded(far_from(drops)), torch.full_like(logits, DRY), logits)
     return as_frame(crop_to(generator.restore(x, logits), size)[0])
 
 
-NEAR = 12  # px: away from the drops, "near" is closer than this to one (their halo and faint edges)
+@torch.inference_mode()
+def map_far(generator: Generator, rain: np.ndarray, drops: np.ndarray) -> tuple[float, float]:
+    """The map's mean probability far from `drops`, and the share of those pixels where it is above 0.5."""
+    x, size = pad_to_multiple(frames_to_tensor(rain)[0].unsqueeze(0), generator.config.pad_multiple)
+    probability = torch.sigmoid(generator.attend(x)[-1])[0, 0, : size[0], : size[1]].numpy()
+    far = far_from(drops)
+    return float(probability[far].mean()), float((probability[far] > 0.5).mean())
 
 
 def error_split(output: np.ndarray, clean: np.ndarray, drops: np.ndarray, sigma: float) -> np.ndarray:
@@ -75,10 +100,17 @@ def error_split(output: np.ndarray, clean: np.ndarray, drops: np.ndarray, sigma:
     inside = drops[: error.shape[0], : error.shape[1]]  # luma crops to a multiple of 4
     smooth = cv2.GaussianBlur(error, (0, 0), sigma)
     left, over = inside & (smooth > 0), inside & (smooth <= 0)
-    near = ~inside & (cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 5) < NEAR)
-    far = ~inside & ~near
+    far = far_from(inside)
+    near = ~inside & ~far
     return np.array([(smooth[left] ** 2).sum(), (smooth[over] ** 2).sum(), ((error - smooth)[inside] ** 2).sum(),
                      (error[near] ** 2).sum(), (error[far] ** 2).sum()]) / error.size
+
+
+def without_branches(generator: Generator) -> Generator:
+    """A copy of `generator` with no gain-and-offset branches: the gated residual alone."""
+    copy = deepcopy(generator)
+    copy.autoencoder.coarse = copy.autoencoder.fine = None
+    return copy
 
 
 def lift_removed(rain: np.ndarray, clean: np.ndarray, drops: np.ndarray, sigma: float) -> np.ndarray:
@@ -94,6 +126,9 @@ def main() -> int:
     source.add_argument("--judging-set", choices=list(JUDGING_SETS), help="a rendered set of the ship rule instead")
     parser.add_argument("--model", nargs="+", default=["lite"])
     parser.add_argument("--floor", type=float, nargs="+", default=[0.0], help="0: the map as is")
+    parser.add_argument("--dry-far", action="store_true", help=f"also each model with its map dry {NEAR} px or more from drops (oracle)")
+    parser.add_argument("--branches-off", action="store_true", help="also each model without its gain-and-offset branches")
+    parser.add_argument("--worst", type=int, default=0, help="list the K pairs with the most error far from drops (first model)")
     parser.add_argument("--sigma", type=float, default=4.0, help="px: the blur that parts a smooth error from a fine one")
     args = parser.parse_args()
     if args.sigma <= 0:
@@ -111,15 +146,29 @@ def main() -> int:
             ("input, drops' smooth lift removed (oracle)",
              np.mean([error_split(lift_removed(rain, clean, drops, args.sigma), clean, drops, args.sigma) for rain, clean, drops in pairs], axis=0))]
     for name, generator in models.items():
-        for floor in args.floor:
-            label = name + (f", floored at {floor}" if floor > 0 else "")
-            rows.append((label, np.mean([error_split(restored(generator, rain, drops, floor), clean, drops, args.sigma)
+        probes = [(floor, False, False) for floor in args.floor]
+        probes += [(0.0, True, False)] * args.dry_far + [(0.0, False, True)] * args.branches_off
+        probes += [(0.0, True, True)] * (args.dry_far and args.branches_off)
+        for floor, dry_far, branches_off in probes:
+            label = name + (f", floored at {floor}" if floor > 0 else "") + (", map dry far" if dry_far else "")
+            label += ", branches off" if branches_off else ""
+            model = without_branches(generator) if branches_off else generator
+            rows.append((label, np.mean([error_split(restored(model, rain, drops, floor, dry_far), clean, drops, args.sigma)
                                          for rain, clean, drops in pairs], axis=0)))
     width = max(len(label) for label, _ in rows) + 2
     print(f"{'output':{width}}{'drops, smooth: lift left':>26}{'overshoot':>11}{'drops, fine':>13}"
           f"{f'away: <{NEAR} px':>14}{'farther':>9}{'MSE':>8}   (Y, mean over pairs)")
     for label, split in rows:
         print(f"{label:{width}}{split[0]:26.1f}{split[1]:11.1f}{split[2]:13.1f}{split[3]:14.1f}{split[4]:9.1f}{split.sum():8.1f}")
+    if args.worst > 0:
+        name, generator = next(iter(models.items()))
+        far = [error_split(restored(generator, rain, drops, 0.0), clean, drops, args.sigma)[4] for rain, clean, drops in pairs]
+        print(f"\n{name}: the {args.worst} pairs with the most error far from drops")
+        print(f"{'pair':>5}{'farther':>9}{'drops cover':>13}{'map there, mean':>17}{'share above 0.5':>17}")
+        for index in np.argsort(far)[::-1][: args.worst]:
+            rain, _, drops = pairs[index]
+            mean, share = map_far(generator, rain, drops)
+            print(f"{index:5d}{far[index]:9.1f}{drops.mean():13.2f}{mean:17.2f}{share:17.2f}")
     return 0
 
 

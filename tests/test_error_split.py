@@ -1,10 +1,16 @@
-"""The error split of scripts/error_split.py: each kind of error lands in its own column."""
+"""The error split of scripts/error_split.py: each kind of error lands in its own column, and its
+probes change only what they name."""
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
-from scripts.error_split import error_split, lift_removed
+import numpy as np
+import torch
+
+from scripts.error_split import error_split, far_from, lift_removed, restored, without_branches
+from stream_derain.models import build_generator
+from stream_derain.models.config import PRESETS
 
 
 def test_each_kind_of_error_lands_in_its_column() -> None:
@@ -29,3 +35,21 @@ def test_each_kind_of_error_lands_in_its_column() -> None:
     removed = lift_removed(lifted, clean, drops, 4.0).astype(int) - clean
     assert abs(removed[28:36, 28:36].mean()) < 1  # the oracle takes a drop's lift away, away from its outline
     assert not removed[~drops].any()
+
+
+def test_the_map_probes_touch_only_what_they_name() -> None:
+    torch.manual_seed(0)
+    generator = build_generator(replace(PRESETS["lite"], coarse_scale=16, pad_multiple=16)).eval()
+    torch.nn.init.normal_(generator.autoencoder.coarse.head.weight, std=0.05)  # a branch that acts, unlike a new one
+    bare = without_branches(generator)
+    assert bare.autoencoder.coarse is None and generator.autoencoder.coarse is not None
+    rng = np.random.default_rng(1)
+    rain = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    drops = np.zeros((48, 64), bool)
+    drops[8:16, 8:16] = True
+    assert not np.array_equal(restored(generator, rain, drops, 0.0), restored(bare, rain, drops, 0.0))
+    dry = restored(bare, rain, drops, 0.0, dry_far=True)
+    far = far_from(drops)
+    # with no branch, a dry map leaves far pixels as they are, to rounding
+    assert np.abs(dry[far].astype(int) - rain[far]).max() <= 1
+    assert far[47, 63] and not far[12, 12] and not far[12, 25]
