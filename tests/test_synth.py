@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from stream_derain.errors import DerainError
+from stream_derain.synth.mask import channel_max
 from stream_derain.synth import (
     RainConfig,
     WetGlass,
@@ -155,6 +156,28 @@ def test_scene_light_dims_the_drops_of_a_dark_scene_and_leaves_the_veil_and_othe
         RainConfig(scene_light_chance=0.5)
     with pytest.raises(DerainError, match="scene light"):
         RainConfig(scene_light=(0.0, 1.0))
+
+
+def test_scene_bokeh_brightens_the_clean_scene_in_both_pictures_and_leaves_the_drops_as_before() -> None:
+    scene = np.full((128, 128, 3), 60, np.uint8)
+    plain = RainConfig(density=(0.05, 0.05), veil=(0.0, 0.0))
+    lit = replace(plain, scene_bokeh=(8.0, 8.0))
+    before, after = synthesize(scene, 3, plain), synthesize(scene, 3, lit)
+    assert np.array_equal(before.soft_mask, after.soft_mask)  # the same drops
+    lights = channel_max(cv2.absdiff(after.clean, scene)) > 10
+    assert 0.02 < lights.mean() < 0.9
+    assert (after.clean.astype(int) >= scene).all()  # light is only ever added
+    dry = after.soft_mask == 0
+    assert np.array_equal(after.rain[dry & lights], after.clean[dry & lights])  # a light, not a drop
+    assert not after.mask[lights & dry].any()
+    none = [np.array_equal(synthesize(scene, seed, replace(lit, scene_bokeh_chance=0.5)).clean, scene) for seed in range(20)]
+    assert 4 <= sum(none) <= 16
+    with pytest.raises(DerainError, match="needs a scene bokeh range"):
+        RainConfig(scene_bokeh_chance=0.5)
+    with pytest.raises(DerainError, match="scene bokeh must be"):
+        RainConfig(scene_bokeh=(3.0, 1.0))
+    with pytest.raises(DerainError, match="still images only"):
+        next(render_clip([scene, scene], 0, lit))
 
 
 def test_a_dim_veil_lowers_the_glass_between_drops_and_leaves_the_drops_alone() -> None:

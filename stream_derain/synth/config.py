@@ -52,6 +52,11 @@ class RainConfig:
     # scene's, so over a dark scene it is dim (docs/SYNTH.md, "The light inside a drop").
     scene_light: Range | None = None
     scene_light_chance: float = 1.0
+    # None: the scene as it is. LOW, HIGH: out-of-focus lights (bright soft discs) drawn into the
+    # clean frame, this many per 128 x 128 px, in the share `scene_bokeh_chance` of frames: they
+    # are not drops, and a model must learn to keep them (stream_derain/synth/bokeh.py).
+    scene_bokeh: Range | None = None
+    scene_bokeh_chance: float = 1.0
     mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
@@ -79,5 +84,11 @@ class RainConfig:
             raise DerainError(f"scene light chance must be in [0, 1], got {self.scene_light_chance}")
         if self.scene_light is None and self.scene_light_chance != 1:
             raise DerainError("a scene light chance needs a scene light range (--scene-light LOW,HIGH)")
+        if self.scene_bokeh is not None and not 0 <= self.scene_bokeh[0] <= self.scene_bokeh[1]:
+            raise DerainError(f"scene bokeh must be 0 <= low <= high discs per 128 x 128 px, got {self.scene_bokeh}")
+        if not 0 <= self.scene_bokeh_chance <= 1:
+            raise DerainError(f"scene bokeh chance must be in [0, 1], got {self.scene_bokeh_chance}")
+        if self.scene_bokeh is None and self.scene_bokeh_chance != 1:
+            raise DerainError("a scene bokeh chance needs a scene bokeh range (data.scene_bokeh = [LOW, HIGH])")
         if self.sensor_noise is not None and not 0 <= self.sensor_noise[0] <= self.sensor_noise[1]:
             raise DerainError(f"sensor noise must be 0 <= low <= high, got {self.sensor_noise}")
