@@ -58,11 +58,11 @@ def test_both_graphs_in_both_precisions_pass_parity(exported) -> None:
         assert stale_reasons(result.path, {"weights_sha256": generator_sha256(generator)}) == []
 
 
-def test_a_model_with_coarse_and_fine_branches_exports_with_parity(tmp_path) -> None:
+def test_a_model_with_branches_and_a_detail_gain_exports_with_parity(tmp_path) -> None:
     torch.manual_seed(0)
-    model = build_generator(dataclasses.replace(TINY, coarse_scale=8, fine_scale=4, coarse_channels=4)).eval()
-    torch.nn.init.normal_(model.autoencoder.coarse.head.weight, std=0.2)
-    torch.nn.init.normal_(model.autoencoder.fine.head.weight, std=0.2)
+    model = build_generator(dataclasses.replace(TINY, coarse_scale=8, fine_scale=4, coarse_channels=4, detail_gain=True)).eval()
+    for head in (model.autoencoder.coarse.head, model.autoencoder.fine.head, model.autoencoder.detail):
+        torch.nn.init.normal_(head.weight, std=0.2)  # heads that act: new ones start at zero
     results = export.export_and_verify(model, tmp_path)
     assert {(r.graph, r.precision) for r in results} == {(g, p) for g in ("attend_step", "restore") for p in ("fp32", "fp16")}
     assert all(result.max_rel_error < result.tolerance for result in results)

@@ -1,6 +1,9 @@
 import copy
 import dataclasses
 
+import cv2
+import numpy as np
+
 import pytest
 import torch
 
@@ -10,6 +13,7 @@ from stream_derain.frames import pad_to_multiple
 from stream_derain.models import Discriminator, ModelConfig, build_generator
 from stream_derain.models.arn import ConvLSTM, fuse_lstm_gates
 from stream_derain.models.coarse import cell_stats
+from stream_derain.models.detail import high_pass
 from stream_derain.tiling import overlap_for
 
 
@@ -296,3 +300,13 @@ def test_arn_dilation_widens_the_view_with_the_same_weights_and_stays_out_of_the
     assert ModelConfig.from_dict(dilated_config.to_dict()) == dilated_config
     with pytest.raises(ValueError, match="arn_dilation"):
         dataclasses.replace(TINY_LITE_CONFIG, arn_dilation=0)
+
+
+def test_high_pass_is_the_image_minus_opencvs_gaussian_blur_per_channel():
+    image = torch.rand(2, 3, 20, 28, generator=torch.Generator().manual_seed(0))
+    ours = high_pass(image, sigma=2.0)
+    for b in range(2):
+        frame = image[b].permute(1, 2, 0).numpy()
+        blurred = cv2.GaussianBlur(frame, (13, 13), 2.0, borderType=cv2.BORDER_REPLICATE)
+        assert np.abs(ours[b].permute(1, 2, 0).numpy() - (frame - blurred)).max() < 1e-5
+    assert high_pass(torch.full((1, 3, 16, 16), 0.4)).abs().max() < 1e-6

@@ -24,8 +24,8 @@ def high_pass(image: torch.Tensor, sigma: float = DETAIL_SIGMA) -> torch.Tensor:
     taps = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
     kernel = torch.exp(-(taps**2) / (2 * sigma**2))
     kernel = kernel / kernel.sum()
-    channels = image.shape[1]
-    blurred = F.pad(image, (radius,) * 4, mode="replicate")
-    blurred = F.conv2d(blurred, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
-    return image - blurred
+    # each channel as its own one-channel image: the kernel's shape then does not depend on the
+    # input's, which an exported (ONNX) graph needs
+    blurred = F.pad(image.flatten(0, 1).unsqueeze(1), (radius,) * 4, mode="replicate")
+    blurred = F.conv2d(F.conv2d(blurred, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+    return image - blurred.view_as(image)
