@@ -3,7 +3,6 @@ import dataclasses
 
 import cv2
 import numpy as np
-
 import pytest
 import torch
 
