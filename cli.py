@@ -147,6 +147,8 @@ def synth_command(
     sensor_noise: Optional[str] = typer.Option(None, help="The camera's grain on rain and clean alike, Gaussian sigma in grey levels: a value or LOW,HIGH. Default: none."),
     scene_light: Optional[str] = typer.Option(None, help="The drops' haze fades toward the frame's mean colour times this (a value or LOW,HIGH) instead of a bright grey."),
     scene_light_chance: Optional[float] = typer.Option(None, help="With --scene-light: the share of images (or clips) it applies to, 0 to 1."),
+    scene_bokeh: Optional[str] = typer.Option(None, help="Still images: out-of-focus lights drawn into the clean scene (in both pictures), this many per 128x128 px: a value or LOW,HIGH."),
+    scene_bokeh_chance: Optional[float] = typer.Option(None, help="With --scene-bokeh: the share of images it applies to, 0 to 1."),
     rim: Optional[str] = typer.Option(None, help="Darkening at the drops' rims, 0 (none) to below 1: a value or LOW,HIGH."),
     highlight: Optional[str] = typer.Option(None, help="The drops' specular highlights, 0 (none) and up: a value or LOW,HIGH."),
     seed: int = typer.Option(0, help="The same seed gives the same drops, bit for bit."),
@@ -178,6 +180,8 @@ def synth_command(
         "sensor_noise": sensor_noise and parse_range(sensor_noise, "sensor-noise"),
         "scene_light": scene_light and parse_range(scene_light, "scene-light"),
         "scene_light_chance": scene_light_chance,
+        "scene_bokeh": scene_bokeh and parse_range(scene_bokeh, "scene-bokeh"),
+        "scene_bokeh_chance": scene_bokeh_chance,
         "rim": rim and parse_range(rim, "rim"),
         "highlight": highlight and parse_range(highlight, "highlight"),
     }

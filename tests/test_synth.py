@@ -417,6 +417,12 @@ def test_cli_synth_and_sources(tmp_path: Path) -> None:
     lit = runner.invoke(app, ["synth", str(image), str(tmp_path / "lit"), "--veil", "0.2", "--scene-light", "1", "--scene-light-chance", "1"])
     assert lit.exit_code == 0, lit.output
     assert not np.array_equal(*(cv2.imread(str(tmp_path / name / "data" / "0_rain.png")) for name in ("bright", "lit")))
+    lights = runner.invoke(app, ["synth", str(image), str(tmp_path / "lights"), "--scene-bokeh", "8", "--seed", "4"])
+    assert lights.exit_code == 0, lights.output
+    assert not np.array_equal(cv2.imread(str(tmp_path / "lights" / "gt" / "0_clean.png")), cv2.imread(str(image)))
+    moving = runner.invoke(app, ["synth", str(image), str(tmp_path / "moving"), "--scene-bokeh", "8", "--frames", "3"])
+    assert isinstance(moving.exception, DerainError) and "still images only" in str(moving.exception)
+    assert not (tmp_path / "moving").exists()
     listed = runner.invoke(app, ["sources"])
     assert listed.exit_code == 0 and "skimage-astronaut" in listed.output
 

@@ -16,6 +16,8 @@ EDGE = (0.5, 2.0)  # px: the disc's soft edge (a lens's aperture, a little out o
 STRENGTH = (0.15, 0.8)  # how much light a disc adds, screened over the scene
 RIM = (0.0, 0.5)  # brighter toward the edge, as an aperture's spherical aberration draws it
 SATURATION = 0.35  # at most: white lamps, sodium orange and tail-light red alike
+# a light in the scene moves with it: a disc drawn at one place on every frame of a clip would not
+STILL_ONLY = "scene bokeh is drawn on still images only, not on clips"
 
 
 def add_bokeh(clean: np.ndarray, rng: np.random.Generator, count: tuple[float, float]) -> np.ndarray:

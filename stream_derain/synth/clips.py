@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import DerainError
+from .bokeh import STILL_ONLY
 from .config import RainConfig
 from .glass import WetGlass
 from .render import RainySample, Seed, as_rng, render_drops, sample_look, with_grain
@@ -19,8 +20,7 @@ class RainyClip:
 
     def __init__(self, seed: Seed, config: RainConfig = RainConfig(), rain_rate: float = 0.03) -> None:
         if config.scene_bokeh is not None:
-            # a light in the scene moves with it: a disc drawn at one place on every frame would not
-            raise DerainError("scene bokeh is drawn on still images only, not on clips")
+            raise DerainError(STILL_ONLY)
         self.rng = as_rng(seed)
         self.config = config
         self.rain_rate = rain_rate

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DerainError
+from .bokeh import STILL_ONLY
 from .camera import camera_frames
 from .clips import RainyClip
 from .config import RainConfig
@@ -35,7 +36,10 @@ def synth_path(
     clean = Path(clean)
     if not clean.exists():
         raise DerainError(f"{clean} does not exist")
-    if clean.is_file() and is_video_path(clean):
+    video = clean.is_file() and is_video_path(clean)
+    if config.scene_bokeh is not None and (video or frames > 0):
+        raise DerainError(STILL_ONLY)  # before OUT is made (RainyClip refuses it too, later)
+    if video:
         synth_video(clean, out, config, seed, rain_rate, overwrite)
         return SynthReport(written=1)
     if frames > 0:
