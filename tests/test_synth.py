@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from stream_derain.errors import DerainError
+from stream_derain.synth.bokeh import add_bokeh
 from stream_derain.synth.mask import channel_max
 from stream_derain.synth import (
     RainConfig,
@@ -178,6 +179,24 @@ def test_scene_bokeh_brightens_the_clean_scene_in_both_pictures_and_leaves_the_d
         RainConfig(scene_bokeh=(3.0, 1.0))
     with pytest.raises(DerainError, match="still images only"):
         next(render_clip([scene, scene], 0, lit))
+
+
+def test_a_scene_light_is_a_round_disc_that_fades_to_nothing() -> None:
+    black = np.zeros((160, 160, 3), np.uint8)
+    checked = 0
+    for seed in range(40):
+        lit = channel_max(add_bokeh(black, np.random.default_rng(seed), (0.3, 0.3))) > 0
+        rows, cols = np.nonzero(lit)
+        if len(rows) == 0 or rows.min() == 0 or cols.min() == 0 or rows.max() == 159 or cols.max() == 159:
+            continue  # no disc, or one cut by the frame
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        if min(height, width) < 16:
+            continue  # too few pixels to tell a disc from a square
+        if len(rows) > 0.85 * height * width:  # a disc fills pi / 4 of its box; a square, all of it
+            assert cv2.connectedComponents(lit.astype(np.uint8))[0] > 2, f"seed {seed}: a square light"
+            continue
+        checked += 1
+    assert checked >= 5
 
 
 def test_a_dim_veil_lowers_the_glass_between_drops_and_leaves_the_drops_alone() -> None:

@@ -10,38 +10,36 @@ from __future__ import annotations
 
 import numpy as np
 
-AREA = 128 * 128  # px: `count` is discs per area this size, so a crop and a full frame look alike
+AREA = 128 * 128  # px: the density is discs per area this size, so a crop and a full frame look alike
 RADIUS = (3.0, 20.0)  # px, drawn log-uniform: many small lights, a few big ones
-EDGE = (0.5, 2.0)  # px: the disc's soft edge (a lens's aperture, a little out of round)
+EDGE = (0.5, 2.0)  # px: half the width of the disc's soft edge (a lens's aperture, a little out of round)
 STRENGTH = (0.15, 0.8)  # how much light a disc adds, screened over the scene
 RIM = (0.0, 0.5)  # brighter toward the edge, as an aperture's spherical aberration draws it
-SATURATION = 0.35  # at most: white lamps, sodium orange and tail-light red alike
+SATURATION = 0.35  # at most: lights of any hue, near white
 # a light in the scene moves with it: a disc drawn at one place on every frame of a clip would not
 STILL_ONLY = "scene bokeh is drawn on still images only, not on clips"
 
 
-def add_bokeh(clean: np.ndarray, rng: np.random.Generator, count: tuple[float, float]) -> np.ndarray:
+def add_bokeh(clean: np.ndarray, rng: np.random.Generator, density: tuple[float, float]) -> np.ndarray:
     """`clean` ((H, W, 3) uint8 RGB) with out-of-focus lights screened over it: per 128 x 128
-    px a number of discs drawn from `count`."""
+    px a number of discs drawn from the range `density`."""
     height, width = clean.shape[:2]
-    density = rng.uniform(*count)
-    discs = rng.poisson(density * height * width / AREA)
+    discs = rng.poisson(rng.uniform(*density) * height * width / AREA)
     image = clean.astype(np.float32) / 255
     dark = np.ones_like(image)  # the product of (1 - light) over the discs: the screen blend
-    rows, cols = np.mgrid[:height, :width].astype(np.float32)
     for _ in range(discs):
         radius = float(np.exp(rng.uniform(*np.log(RADIUS))))
         y, x = rng.uniform(0, height), rng.uniform(0, width)
         edge, strength, rim = rng.uniform(*EDGE), rng.uniform(*STRENGTH), rng.uniform(*RIM)
         colour = 1 - rng.uniform(0, SATURATION) * rng.dirichlet(np.ones(3)) * 3 / 2
-        top, bottom = max(0, int(y - radius - 3 * edge)), min(height, int(y + radius + 3 * edge) + 1)
-        left, right = max(0, int(x - radius - 3 * edge)), min(width, int(x + radius + 3 * edge) + 1)
-        if top >= bottom or left >= right:
-            continue
-        distance = np.hypot(rows[top:bottom, left:right] - y, cols[top:bottom, left:right] - x)
-        # a disc with a soft edge: 1 inside, falling smoothly over about `edge` px at its radius
-        alpha = 1 / (1 + np.exp((distance - radius) / edge))
-        alpha *= 1 + rim * np.clip(distance / radius, 0, 1) ** 4
-        light = np.clip(strength * alpha[..., None] * colour, 0, 1)
-        dark[top:bottom, left:right] *= 1 - light
+        # the disc's light is 0 beyond radius + edge, so its box holds all of it
+        top, bottom = max(0, int(y - radius - edge)), min(height, int(y + radius + edge) + 2)
+        left, right = max(0, int(x - radius - edge)), min(width, int(x + radius + edge) + 2)
+        rows = np.arange(top, bottom, dtype=np.float32)[:, None]
+        cols = np.arange(left, right, dtype=np.float32)[None, :]
+        distance = np.hypot(rows - y, cols - x)
+        # 1 inside, 0 outside, a smoothstep across the edge between
+        across = np.clip((radius + edge - distance) / (2 * edge), 0, 1)
+        alpha = across * across * (3 - 2 * across) * (1 + rim * np.minimum(distance / radius, 1) ** 4)
+        dark[top:bottom, left:right] *= 1 - np.clip(strength * alpha[..., None] * colour, 0, 1)
     return np.clip((1 - (1 - image) * dark) * 255 + 0.5, 0, 255).astype(np.uint8)
