@@ -7,9 +7,10 @@ paper's mask: the 5x5 local mean of |rain - clean| above 30): the error blurred 
 of `--sigma` px where it is positive (lift the repair left) and where it is negative (its
 overshoot), drop by drop, and what that blur leaves (detail and the glass's misalignment). Then
 the error away from the drops, within 12 px of one (their halo and faint edges) and farther. `--floor P` raises the map to at least P inside the drops first
-(an oracle, as in map_oracle.py); `--dry-far` sets it to dry (0) more than 12 px from any drop (an
+(an oracle, as in map_oracle.py); `--dry-far` sets it to dry (0.01) 12 px or more from any drop (an
 oracle too: what the model's damage far from drops owes to its map firing there), and
-`--branches-off` drops the gain-and-offset branches (models/coarse.py), leaving the gated residual;
+`--branches-off` drops the gain-and-offset branches (models/coarse.py) and any detail gain, leaving the
+gated residual;
 `--worst K` lists the K pairs whose far error is largest under the first model, with its map
 there. The first row is the input; the second, the input with its
 drops' smooth lift taken away (an oracle that knows clean: inside the drops, the blurred
@@ -59,7 +60,9 @@ def photo_pairs(folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 NEAR = 12  # px: away from the drops, "near" is closer than this to one (their halo and faint edges)
-DRY = -20.0  # a logit whose probability is 0 to float precision
+# the map's logit where --dry-far dries it: probability 0.01, sure but not beyond what the decoder,
+# which reads the map as an input, meets in training
+DRY = float(np.log(0.01 / 0.99))
 
 
 def far_from(drops: np.ndarray) -> np.ndarray:
@@ -73,14 +76,16 @@ def restored(generator: Generator, rain: np.ndarray, drops: np.ndarray, floor: f
     with `dry_far`, its map set to dry far from them."""
     x, size = pad_to_multiple(frames_to_tensor(rain)[0].unsqueeze(0), generator.config.pad_multiple)
     logits = generator.attend(x)[-1]
-    def padded(where: np.ndarray) -> torch.Tensor:
-        full = torch.zeros(x.shape[-2:], dtype=torch.bool)
+
+    def padded(where: np.ndarray, padding: bool) -> torch.Tensor:
+        full = torch.full(x.shape[-2:], padding)
         full[: where.shape[0], : where.shape[1]] = torch.from_numpy(where)
         return full
+
     if floor > 0:
-        logits = floored(logits, padded(drops), floor)
-    if dry_far:
-        logits = torch.where(padded(far_from(drops)), torch.full_like(logits, DRY), logits)
+        logits = floored(logits, padded(drops, False), floor)
+    if dry_far:  # the padding too: it holds no drop, and the decoder reads it near the frame's edge
+        logits = torch.where(padded(far_from(drops), True), torch.full_like(logits, DRY), logits)
     return as_frame(crop_to(generator.restore(x, logits), size)[0])
 
 
@@ -107,9 +112,9 @@ def error_split(output: np.ndarray, clean: np.ndarray, drops: np.ndarray, sigma:
 
 
 def without_branches(generator: Generator) -> Generator:
-    """A copy of `generator` with no gain-and-offset branches: the gated residual alone."""
+    """A copy of `generator` with no gain-and-offset branches and no detail gain: the gated residual alone."""
     copy = deepcopy(generator)
-    copy.autoencoder.coarse = copy.autoencoder.fine = None
+    copy.autoencoder.coarse = copy.autoencoder.fine = copy.autoencoder.detail = None
     return copy
 
 
@@ -126,7 +131,7 @@ def main() -> int:
     source.add_argument("--judging-set", choices=list(JUDGING_SETS), help="a rendered set of the ship rule instead")
     parser.add_argument("--model", nargs="+", default=["lite"])
     parser.add_argument("--floor", type=float, nargs="+", default=[0.0], help="0: the map as is")
-    parser.add_argument("--dry-far", action="store_true", help=f"also each model with its map dry {NEAR} px or more from drops (oracle)")
+    parser.add_argument("--dry-far", action="store_true", help=f"also each model with its map dry (0.01) {NEAR} px or more from drops (oracle)")
     parser.add_argument("--branches-off", action="store_true", help="also each model without its gain-and-offset branches")
     parser.add_argument("--worst", type=int, default=0, help="list the K pairs with the most error far from drops (first model)")
     parser.add_argument("--sigma", type=float, default=4.0, help="px: the blur that parts a smooth error from a fine one")
@@ -145,6 +150,7 @@ def main() -> int:
     rows = [("input", np.mean([error_split(rain, clean, drops, args.sigma) for rain, clean, drops in pairs], axis=0)),
             ("input, drops' smooth lift removed (oracle)",
              np.mean([error_split(lift_removed(rain, clean, drops, args.sigma), clean, drops, args.sigma) for rain, clean, drops in pairs], axis=0))]
+    splits = {}  # label: per-pair splits
     for name, generator in models.items():
         probes = [(floor, False, False) for floor in args.floor]
         probes += [(0.0, True, False)] * args.dry_far + [(0.0, False, True)] * args.branches_off
@@ -153,8 +159,9 @@ def main() -> int:
             label = name + (f", floored at {floor}" if floor > 0 else "") + (", map dry far" if dry_far else "")
             label += ", branches off" if branches_off else ""
             model = without_branches(generator) if branches_off else generator
-            rows.append((label, np.mean([error_split(restored(model, rain, drops, floor, dry_far), clean, drops, args.sigma)
-                                         for rain, clean, drops in pairs], axis=0)))
+            splits[label] = [error_split(restored(model, rain, drops, floor, dry_far), clean, drops, args.sigma)
+                             for rain, clean, drops in pairs]
+            rows.append((label, np.mean(splits[label], axis=0)))
     width = max(len(label) for label, _ in rows) + 2
     print(f"{'output':{width}}{'drops, smooth: lift left':>26}{'overshoot':>11}{'drops, fine':>13}"
           f"{f'away: <{NEAR} px':>14}{'farther':>9}{'MSE':>8}   (Y, mean over pairs)")
@@ -162,7 +169,9 @@ def main() -> int:
         print(f"{label:{width}}{split[0]:26.1f}{split[1]:11.1f}{split[2]:13.1f}{split[3]:14.1f}{split[4]:9.1f}{split.sum():8.1f}")
     if args.worst > 0:
         name, generator = next(iter(models.items()))
-        far = [error_split(restored(generator, rain, drops, 0.0), clean, drops, args.sigma)[4] for rain, clean, drops in pairs]
+        as_is = splits.get(name) or [error_split(restored(generator, rain, drops, 0.0), clean, drops, args.sigma)
+                                     for rain, clean, drops in pairs]
+        far = [split[4] for split in as_is]
         print(f"\n{name}: the {args.worst} pairs with the most error far from drops")
         print(f"{'pair':>5}{'farther':>9}{'drops cover':>13}{'map there, mean':>17}{'share above 0.5':>17}")
         for index in np.argsort(far)[::-1][: args.worst]:
