@@ -396,6 +396,9 @@ def test_video_without_video_stream_is_a_clear_error(tmp_path: Path) -> None:
     make_video(video)
     with pytest.raises(DerainError, match="sensor noise needs images"):
         synth_video(video, tmp_path / "out", RainConfig(sensor_noise=(1.0, 2.0)))
+    with pytest.raises(DerainError, match="still images only"):
+        synth_path(video, tmp_path / "lit", RainConfig(scene_bokeh=(1.0, 2.0)))
+    assert not (tmp_path / "lit").exists()
 
 
 def test_still_image_becomes_a_moving_clip_pair(tmp_path: Path) -> None:
