@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from stream_derain.errors import DerainError
-from stream_derain.synth.bokeh import add_bokeh
+from stream_derain.synth.bokeh import add_bokeh, defocus_scene
 from stream_derain.synth.mask import channel_max
 from stream_derain.synth import (
     RainConfig,
@@ -197,6 +197,28 @@ def test_a_scene_light_is_a_round_disc_that_fades_to_nothing() -> None:
             continue
         checked += 1
     assert checked >= 5
+
+
+def test_scene_defocus_softens_the_clean_scene_in_both_pictures_and_leaves_the_drops_as_before() -> None:
+    scene = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    plain = RainConfig(density=(0.05, 0.05), veil=(0.0, 0.0))
+    soft = replace(plain, scene_defocus=(3.0, 3.0))
+    before, after = synthesize(scene, 3, plain), synthesize(scene, 3, soft)
+    assert np.array_equal(before.soft_mask, after.soft_mask)  # the same drops
+    assert after.clean.std() < 0.5 * scene.std()  # noise averaged over a disc of about 29 px
+    assert abs(after.clean.astype(float).mean() - scene.mean()) < 2  # a blur keeps the mean
+    dry = after.soft_mask == 0
+    assert np.array_equal(after.rain[dry], after.clean[dry])
+    flat = np.full((32, 32, 3), 77, np.uint8)
+    assert np.array_equal(defocus_scene(flat, 4.5), flat)
+    none = [np.array_equal(synthesize(scene, seed, replace(soft, scene_defocus_chance=0.5)).clean, scene) for seed in range(20)]
+    assert 4 <= sum(none) <= 16
+    with pytest.raises(DerainError, match="needs a scene defocus range"):
+        RainConfig(scene_defocus_chance=0.5)
+    with pytest.raises(DerainError, match="scene defocus must be"):
+        RainConfig(scene_defocus=(0.0, 2.0))
+    with pytest.raises(DerainError, match="still images only"):
+        next(render_clip([scene, scene], 0, soft))
 
 
 def test_a_dim_veil_lowers_the_glass_between_drops_and_leaves_the_drops_alone() -> None:
@@ -442,6 +464,9 @@ def test_cli_synth_and_sources(tmp_path: Path) -> None:
     lights = runner.invoke(app, ["synth", str(image), str(tmp_path / "lights"), "--scene-bokeh", "8", "--seed", "4"])
     assert lights.exit_code == 0, lights.output
     assert not np.array_equal(cv2.imread(str(tmp_path / "lights" / "gt" / "0_clean.png")), cv2.imread(str(image)))
+    soft = runner.invoke(app, ["synth", str(image), str(tmp_path / "softer"), "--scene-defocus", "2,4", "--scene-defocus-chance", "1"])
+    assert soft.exit_code == 0, soft.output
+    assert cv2.imread(str(tmp_path / "softer" / "gt" / "0_clean.png")).std() != cv2.imread(str(image)).std()
     moving = runner.invoke(app, ["synth", str(image), str(tmp_path / "moving"), "--scene-bokeh", "8", "--frames", "3"])
     assert isinstance(moving.exception, DerainError) and "still images only" in str(moving.exception)
     assert not (tmp_path / "moving").exists()

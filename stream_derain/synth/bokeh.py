@@ -1,13 +1,14 @@
-"""Out-of-focus lights in the scene itself: bright soft discs that are not drops.
+"""A scene out of focus: its blur, and the bright soft discs of its lights. Neither is a drop.
 
-A defocused street, by night or in sun, is full of them, and a model trained on scenes without
-them takes every bright disc for a drop and darkens it (docs/TRAINING.md, "The damage away from
-drops is the scene's own bokeh"). Drawn onto the clean frame before the drops, a disc is in both
-pictures of a pair: the mask leaves it out, and the model is taught to keep it.
+A street shot wide open is soft all over and full of out-of-focus lights, and a model trained on
+sharp scenes takes such a scene for drops and darkens it (docs/TRAINING.md, "The damage away
+from drops is the scene's own bokeh"). Both are drawn onto the clean frame before the drops, so
+they are in both pictures of a pair: the mask leaves them out, and the model is taught to keep them.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 AREA = 128 * 128  # px: the density is discs per area this size, so a crop and a full frame look alike
@@ -17,7 +18,16 @@ STRENGTH = (0.15, 0.8)  # how much light a disc adds, screened over the scene
 RIM = (0.0, 0.5)  # brighter toward the edge, as an aperture's spherical aberration draws it
 SATURATION = 0.35  # at most: lights of any hue, near white
 # a light in the scene moves with it: a disc drawn at one place on every frame of a clip would not
-STILL_ONLY = "scene bokeh is drawn on still images only, not on clips"
+STILL_ONLY = "scene bokeh and scene defocus are drawn on still images only, not on clips"
+
+
+def defocus_scene(clean: np.ndarray, radius: float) -> np.ndarray:
+    """`clean` ((H, W, 3) uint8 RGB) out of focus: blurred with a lens's disc of `radius` px."""
+    reach = int(np.ceil(radius))
+    offsets = np.arange(-reach, reach + 1, dtype=np.float32)
+    # each tap's share of the disc, anti-aliased over a pixel at the rim
+    kernel = np.clip(radius + 0.5 - np.hypot(offsets[:, None], offsets[None, :]), 0, 1)
+    return cv2.filter2D(clean, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
 
 
 def add_bokeh(clean: np.ndarray, rng: np.random.Generator, density: tuple[float, float]) -> np.ndarray:

@@ -57,6 +57,11 @@ class RainConfig:
     # are not drops, and a model must learn to keep them (stream_derain/synth/bokeh.py).
     scene_bokeh: Range | None = None
     scene_bokeh_chance: float = 1.0
+    # None: the scene as it is. LOW, HIGH: in the share `scene_defocus_chance` of frames, the clean
+    # frame out of focus, a lens's disc of this radius in px, before any lights and drops: a soft
+    # scene is not a drop either (stream_derain/synth/bokeh.py).
+    scene_defocus: Range | None = None
+    scene_defocus_chance: float = 1.0
     mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
@@ -90,5 +95,11 @@ class RainConfig:
             raise DerainError(f"scene bokeh chance must be in [0, 1], got {self.scene_bokeh_chance}")
         if self.scene_bokeh is None and self.scene_bokeh_chance != 1:
             raise DerainError("a scene bokeh chance needs a scene bokeh range (data.scene_bokeh = [LOW, HIGH])")
+        if self.scene_defocus is not None and not 0 < self.scene_defocus[0] <= self.scene_defocus[1]:
+            raise DerainError(f"scene defocus must be 0 < low <= high px, got {self.scene_defocus}")
+        if not 0 <= self.scene_defocus_chance <= 1:
+            raise DerainError(f"scene defocus chance must be in [0, 1], got {self.scene_defocus_chance}")
+        if self.scene_defocus is None and self.scene_defocus_chance != 1:
+            raise DerainError("a scene defocus chance needs a scene defocus range (data.scene_defocus = [LOW, HIGH])")
         if self.sensor_noise is not None and not 0 <= self.sensor_noise[0] <= self.sensor_noise[1]:
             raise DerainError(f"sensor noise must be 0 <= low <= high, got {self.sensor_noise}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from .bokeh import add_bokeh
+from .bokeh import add_bokeh, defocus_scene
 from .config import RainConfig
 from .drops import Drops, sample_drops
 from .mask import channel_max, local_difference
@@ -82,8 +82,13 @@ def synthesize(clean: np.ndarray, seed: Seed, config: RainConfig = RainConfig())
     rng = as_rng(seed)
     drops = sample_drops(rng, clean.shape[0], clean.shape[1], config)
     look = sample_look(rng, config)
+    # the scene's own defocus and lights are drawn after the drops and the look, so those render
+    # as they did without them; the lights come after the blur, as a defocused scene shows them
+    if config.scene_defocus is not None:
+        radius, drawn = float(rng.uniform(*config.scene_defocus)), rng.random()
+        if drawn < config.scene_defocus_chance:
+            clean = defocus_scene(clean, radius)
     if config.scene_bokeh is not None:
-        # drawn after the drops and the look, so those render as they did without it
         if rng.random() < config.scene_bokeh_chance:
             clean = add_bokeh(clean, rng, config.scene_bokeh)
     return with_grain(render_drops(clean, drops, look, config.mask_threshold, config.veil_spread), look.noise, rng)
