@@ -83,23 +83,17 @@ class RainConfig:
             raise DerainError(f"veil chance must be in [0, 1], got {self.veil_chance}")
         if self.veil_level is not None and not 0 <= self.veil_level[0] <= self.veil_level[1] <= 1:
             raise DerainError(f"veil level must be 0 <= low <= high <= 1, got {self.veil_level}")
-        if self.scene_light is not None and not 0 < self.scene_light[0] <= self.scene_light[1]:
-            raise DerainError(f"scene light must be 0 < low <= high, got {self.scene_light}")
-        if not 0 <= self.scene_light_chance <= 1:
-            raise DerainError(f"scene light chance must be in [0, 1], got {self.scene_light_chance}")
-        if self.scene_light is None and self.scene_light_chance != 1:
-            raise DerainError("a scene light chance needs a scene light range (--scene-light LOW,HIGH)")
-        if self.scene_bokeh is not None and not 0 <= self.scene_bokeh[0] <= self.scene_bokeh[1]:
-            raise DerainError(f"scene bokeh must be 0 <= low <= high discs per 128 x 128 px, got {self.scene_bokeh}")
-        if not 0 <= self.scene_bokeh_chance <= 1:
-            raise DerainError(f"scene bokeh chance must be in [0, 1], got {self.scene_bokeh_chance}")
-        if self.scene_bokeh is None and self.scene_bokeh_chance != 1:
-            raise DerainError("a scene bokeh chance needs a scene bokeh range (data.scene_bokeh = [LOW, HIGH])")
-        if self.scene_defocus is not None and not 0 < self.scene_defocus[0] <= self.scene_defocus[1]:
-            raise DerainError(f"scene defocus must be 0 < low <= high px, got {self.scene_defocus}")
-        if not 0 <= self.scene_defocus_chance <= 1:
-            raise DerainError(f"scene defocus chance must be in [0, 1], got {self.scene_defocus_chance}")
-        if self.scene_defocus is None and self.scene_defocus_chance != 1:
-            raise DerainError("a scene defocus chance needs a scene defocus range (data.scene_defocus = [LOW, HIGH])")
+        for name, above_zero in (("scene_light", True), ("scene_bokeh", False), ("scene_defocus", True)):
+            self._check_chanced_range(name, above_zero)
         if self.sensor_noise is not None and not 0 <= self.sensor_noise[0] <= self.sensor_noise[1]:
             raise DerainError(f"sensor noise must be 0 <= low <= high, got {self.sensor_noise}")
+
+    def _check_chanced_range(self, name: str, above_zero: bool) -> None:
+        """An optional LOW, HIGH range (None: off) and the share of frames it touches."""
+        values, chance, words = getattr(self, name), getattr(self, f"{name}_chance"), name.replace("_", " ")
+        if values is not None and (values[0] < 0 or values[0] == 0 and above_zero or values[0] > values[1]):
+            raise DerainError(f"{words} must be {'0 <' if above_zero else '0 <='} low <= high, got {values}")
+        if not 0 <= chance <= 1:
+            raise DerainError(f"{words} chance must be in [0, 1], got {chance}")
+        if values is None and chance != 1:
+            raise DerainError(f"a {words} chance needs a {words} range (--{name.replace('_', '-')} LOW,HIGH or data.{name})")
