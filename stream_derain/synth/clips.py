@@ -19,7 +19,7 @@ class RainyClip:
     scene moves; the look (focus, haze, veil) holds for the whole clip."""
 
     def __init__(self, seed: Seed, config: RainConfig = RainConfig(), rain_rate: float = 0.03) -> None:
-        if config.scene_bokeh is not None or config.scene_defocus is not None:
+        if config.changes_scene:
             raise DerainError(STILL_ONLY)
         self.rng = as_rng(seed)
         self.config = config

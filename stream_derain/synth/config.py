@@ -88,6 +88,11 @@ class RainConfig:
         if self.sensor_noise is not None and not 0 <= self.sensor_noise[0] <= self.sensor_noise[1]:
             raise DerainError(f"sensor noise must be 0 <= low <= high, got {self.sensor_noise}")
 
+    @property
+    def changes_scene(self) -> bool:
+        """Whether the clean frame itself is changed (defocus, lights): still images only."""
+        return self.scene_bokeh is not None or self.scene_defocus is not None
+
     def _check_chanced_range(self, name: str, above_zero: bool) -> None:
         """An optional LOW, HIGH range (None: off) and the share of frames it touches."""
         values, chance, words = getattr(self, name), getattr(self, f"{name}_chance"), name.replace("_", " ")

@@ -37,7 +37,7 @@ def synth_path(
     if not clean.exists():
         raise DerainError(f"{clean} does not exist")
     video = clean.is_file() and is_video_path(clean)
-    if (config.scene_bokeh is not None or config.scene_defocus is not None) and (video or frames > 0):
+    if config.changes_scene and (video or frames > 0):
         raise DerainError(STILL_ONLY)  # before OUT is made (RainyClip refuses it too, later)
     if video:
         synth_video(clean, out, config, seed, rain_rate, overwrite)
