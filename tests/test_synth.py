@@ -173,12 +173,6 @@ def test_scene_bokeh_brightens_the_clean_scene_in_both_pictures_and_leaves_the_d
     assert not after.mask[lights & dry].any()
     none = [np.array_equal(synthesize(scene, seed, replace(lit, scene_bokeh_chance=0.5)).clean, scene) for seed in range(20)]
     assert 4 <= sum(none) <= 16
-    with pytest.raises(DerainError, match="needs a scene bokeh range"):
-        RainConfig(scene_bokeh_chance=0.5)
-    with pytest.raises(DerainError, match="scene bokeh must be"):
-        RainConfig(scene_bokeh=(3.0, 1.0))
-    with pytest.raises(DerainError, match="still images only"):
-        next(render_clip([scene, scene], 0, lit))
 
 
 def test_a_scene_light_is_a_round_disc_that_fades_to_nothing() -> None:
@@ -213,12 +207,18 @@ def test_scene_defocus_softens_the_clean_scene_in_both_pictures_and_leaves_the_d
     assert np.array_equal(defocus_scene(flat, 4.5), flat)
     none = [np.array_equal(synthesize(scene, seed, replace(soft, scene_defocus_chance=0.5)).clean, scene) for seed in range(20)]
     assert 4 <= sum(none) <= 16
-    with pytest.raises(DerainError, match="needs a scene defocus range"):
-        RainConfig(scene_defocus_chance=0.5)
-    with pytest.raises(DerainError, match="scene defocus must be"):
-        RainConfig(scene_defocus=(0.0, 2.0))
+
+
+@pytest.mark.parametrize("name, bad_range", [("scene_bokeh", (3.0, 1.0)), ("scene_defocus", (0.0, 2.0))])
+def test_a_scene_change_checks_its_range_and_chance_and_refuses_clips(name: str, bad_range: tuple[float, float]) -> None:
+    words = name.replace("_", " ")
+    with pytest.raises(DerainError, match=f"needs a {words} range"):
+        RainConfig(**{f"{name}_chance": 0.5})
+    with pytest.raises(DerainError, match=f"{words} must be"):
+        RainConfig(**{name: bad_range})
+    scene = np.zeros((32, 32, 3), np.uint8)
     with pytest.raises(DerainError, match="still images only"):
-        next(render_clip([scene, scene], 0, soft))
+        next(render_clip([scene, scene], 0, RainConfig(**{name: (1.0, 2.0)})))
 
 
 def test_a_dim_veil_lowers_the_glass_between_drops_and_leaves_the_drops_alone() -> None:
