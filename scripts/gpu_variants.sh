@@ -34,25 +34,25 @@ for ((i = 1; i < $#; i += 2)); do
     [[ ${!j} == *"|"* ]] && files=$((files + 2)) || files=$((files + 1))
 done
 ((files <= 8)) || { echo "gpu_variants: $files files would come back, the device tool brings 8" >&2; exit 2; }
-mkdir -p "$OUT" /tmp/variants
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/variants.XXXXXX)  # runs and logs of this call only: a folder reused would tar old logs
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 if compgen -G ".whl/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl \
         || { echo "gpu_variants: the carried wheels did not install" >&2; exit 1; }
     export PYTHONPATH=/tmp/site:$PYTHONPATH
 fi
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee /tmp/variants/gpu.txt
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$WORK/gpu.txt"
 
 if [[ $DEVICE == cuda ]] && ((TEST_TIME > 0)); then
-    timeout "$TEST_TIME" python3 -m pytest -q -m cuda tests >/tmp/variants/cuda-tests.log 2>&1 &
+    timeout "$TEST_TIME" python3 -m pytest -q -m cuda tests >"$WORK/cuda-tests.log" 2>&1 &
 fi
 train() {  # name, recipe, seconds, arguments...: one run, its log beside it
     local name=$1 recipe=$2 seconds=$3
     shift 3
-    rm -rf "/tmp/variants/$name"
-    timeout -k 20 "$seconds" python3 cli.py train --recipe "$recipe" --out "/tmp/variants/$name" --device "$DEVICE" \
-        --set run.progress=false --set run.tensorboard=false "${COMMON[@]}" "$@" >"/tmp/variants/$name.log" 2>&1 \
-        || echo "gpu_variants: $name ended with exit $? (124: stopped at its time)" >>"/tmp/variants/$name.log"
+    timeout -k 20 "$seconds" python3 cli.py train --recipe "$recipe" --out "$WORK/$name" --device "$DEVICE" \
+        --set run.progress=false --set run.tensorboard=false "${COMMON[@]}" "$@" >"$WORK/$name.log" 2>&1 \
+        || echo "gpu_variants: $name ended with exit $? (124: stopped at its time)" >>"$WORK/$name.log"
 }
 variant() {  # name, 'SETS' or 'S1 | S2'
     local name=$1 spec=$2 start=$SECONDS init=() stage1 sets
@@ -60,13 +60,13 @@ variant() {  # name, 'SETS' or 'S1 | S2'
         read -r -a stage1 <<<"${spec%%|*}"
         spec=${spec#*|}
         train "$name-s1" "$STAGE1_RECIPE" "$STAGE1_TIME" "${stage1[@]}"
-        [[ -f "/tmp/variants/$name-s1/best.pt" ]] \
-            || { echo "gpu_variants: stage 1 left no best.pt (see $name-s1.log)" >"/tmp/variants/$name.log"; return; }
-        init=(--init "/tmp/variants/$name-s1/best.pt")
+        [[ -f "$WORK/$name-s1/best.pt" ]] \
+            || { echo "gpu_variants: stage 1 left no best.pt (see $name-s1.log)" >"$WORK/$name.log"; return; }
+        init=(--init "$WORK/$name-s1/best.pt")
     fi
     read -r -a sets <<<"$spec"
     local left=$((TRAIN_TIME - (SECONDS - start)))
-    ((left > 10)) || { echo "gpu_variants: no time left for $name" >"/tmp/variants/$name.log"; return; }
+    ((left > 10)) || { echo "gpu_variants: no time left for $name" >"$WORK/$name.log"; return; }
     train "$name" "$RECIPE" "$left" "${init[@]}" "${sets[@]}"
 }
 names=()
@@ -78,10 +78,10 @@ while (($# >= 2)); do
 done
 wait
 for name in "${names[@]}"; do
-    tail -n 2 "/tmp/variants/$name.log"
-    cp "/tmp/variants/$name/best.pt" "$OUT/$name.pt" 2>/dev/null || echo "gpu_variants: $name has no best.pt"
-    cp "/tmp/variants/$name/metrics.jsonl" "/tmp/variants/$name-metrics.jsonl" 2>/dev/null
+    tail -n 2 "$WORK/$name.log"
+    cp "$WORK/$name/best.pt" "$OUT/$name.pt" 2>/dev/null || echo "gpu_variants: $name has no best.pt"
+    cp "$WORK/$name/metrics.jsonl" "$WORK/$name-metrics.jsonl" 2>/dev/null
 done
-tail -n 3 /tmp/variants/cuda-tests.log 2>/dev/null
-tar -C /tmp/variants -czf "$OUT/logs.tgz" --exclude='*.pt' $(cd /tmp/variants && ls -d ./*.log ./*.jsonl ./gpu.txt 2>/dev/null)
+tail -n 3 $WORK/cuda-tests.log 2>/dev/null
+tar -C $WORK -czf "$OUT/logs.tgz" --exclude='*.pt' $(cd $WORK && ls -d ./*.log ./*.jsonl ./gpu.txt 2>/dev/null)
 echo "gpu_variants: done in ${SECONDS} s"
