@@ -18,6 +18,7 @@ from stream_derain.synth.bokeh import add_bokeh, defocus_scene
 from stream_derain.synth.mask import channel_max
 from stream_derain.synth import (
     RainConfig,
+    RainySample,
     WetGlass,
     available_sources,
     export_sources,
@@ -173,6 +174,32 @@ def test_scene_bokeh_brightens_the_clean_scene_in_both_pictures_and_leaves_the_d
     assert not after.mask[lights & dry].any()
     none = [np.array_equal(synthesize(scene, seed, replace(lit, scene_bokeh_chance=0.5)).clean, scene) for seed in range(20)]
     assert 4 <= sum(none) <= 16
+
+
+def test_see_through_lets_the_scene_detail_through_the_drops_and_keeps_their_lift() -> None:
+    rng = np.random.default_rng(5)
+    stripes = np.repeat(np.tile(np.array([40, 200], np.uint8), 48)[None, :, None], 64, 0).repeat(3, 2)
+    scene = np.clip(stripes + rng.integers(0, 20, stripes.shape), 0, 255).astype(np.uint8)
+    base = RainConfig(veil=(0.0, 0.0), focus_mix=0.0, density=(0.4, 0.4), radius=(8.0, 12.0))
+    opaque, clear = synthesize(scene, 7, base), synthesize(scene, 7, replace(base, see_through=(1.0, 1.0)))
+    assert np.array_equal(opaque.soft_mask, clear.soft_mask)  # the same drops
+    drops = opaque.soft_mask > 0.9
+
+    def detail_kept(sample: RainySample) -> float:  # correlation of the fine detail, rain against clean
+        rain, clean = (cv2.Laplacian(image.astype(np.float32).mean(2), cv2.CV_32F)[drops] for image in (sample.rain, sample.clean))
+        return float(np.corrcoef(rain, clean)[0, 1])
+
+    assert detail_kept(clear) > 0.9 > 0.5 > detail_kept(opaque)
+    lift = [sample.rain[drops].astype(float).mean() - scene[drops].mean() for sample in (opaque, clear)]
+    assert lift[1] > 10 and abs(lift[1] - lift[0]) < 0.6 * lift[0]
+    halves = [synthesize(scene, seed, replace(base, see_through=(1.0, 1.0), see_through_chance=0.5)) for seed in range(20)]
+    unchanged = [np.array_equal(a.rain, synthesize(scene, seed, replace(base, see_through=(1.0, 1.0), see_through_chance=0.0)).rain)
+                 for seed, a in enumerate(halves)]
+    assert 4 <= sum(unchanged) <= 16
+    with pytest.raises(DerainError, match="see through must be at most 1"):
+        RainConfig(see_through=(0.5, 1.5))
+    with pytest.raises(DerainError, match="needs a see through range"):
+        RainConfig(see_through_chance=0.5)
 
 
 def test_a_scene_light_is_a_round_disc_that_fades_to_nothing() -> None:
@@ -467,6 +494,9 @@ def test_cli_synth_and_sources(tmp_path: Path) -> None:
     soft = runner.invoke(app, ["synth", str(image), str(tmp_path / "softer"), "--scene-defocus", "2,4", "--scene-defocus-chance", "1"])
     assert soft.exit_code == 0, soft.output
     assert cv2.imread(str(tmp_path / "softer" / "gt" / "0_clean.png")).std() != cv2.imread(str(image)).std()
+    clear = runner.invoke(app, ["synth", str(image), str(tmp_path / "clear"), "--see-through", "0.5,1", "--see-through-chance", "1"])
+    assert clear.exit_code == 0, clear.output
+    assert not np.array_equal(*(cv2.imread(str(tmp_path / name / "data" / "0_rain.png")) for name in ("out", "clear")))
     moving = runner.invoke(app, ["synth", str(image), str(tmp_path / "moving"), "--scene-bokeh", "8", "--frames", "3"])
     assert isinstance(moving.exception, DerainError) and "still images only" in str(moving.exception)
     assert not (tmp_path / "moving").exists()

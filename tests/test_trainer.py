@@ -294,7 +294,8 @@ def test_render_options_reach_the_renderer():
     config = config_from_dict({"data": {"veil": [0.0, 0.05], "veil_level": [0.0, 0.4], "haze": [0.4, 0.75], "blur_sigma": [2.0, 9.0],
                                         "mask_threshold": 10, "tone_jitter": True, "sensor_noise": [0.0, 2.0],
                                         "rim": [0.0, 0.2], "highlight": [0.0, 0.1], "scene_bokeh": [0.0, 6.0], "scene_bokeh_chance": 0.5,
-                                        "scene_defocus": [1.0, 4.0], "scene_defocus_chance": 0.3}})
+                                        "scene_defocus": [1.0, 4.0], "scene_defocus_chance": 0.3,
+                                        "see_through": [0.3, 0.8], "see_through_chance": 0.5}})
     train_set, val_set, _ = build_datasets(config.data, seed=0)
     for dataset in (train_set, val_set):
         assert dataset.config.veil == (0.0, 0.05) and dataset.config.blur_sigma == (2.0, 9.0)
@@ -303,6 +304,7 @@ def test_render_options_reach_the_renderer():
         assert dataset.config.rim == (0.0, 0.2) and dataset.config.highlight == (0.0, 0.1)
         assert dataset.config.scene_bokeh == (0.0, 6.0) and dataset.config.scene_bokeh_chance == 0.5
         assert dataset.config.scene_defocus == (1.0, 4.0) and dataset.config.scene_defocus_chance == 0.3
+        assert dataset.config.see_through == (0.3, 0.8) and dataset.config.see_through_chance == 0.5
     with pytest.raises(DerainError, match="veil"):
         build_datasets(config_from_dict({"data": {"veil": [0.5, 0.1]}}).data, seed=0)
     with pytest.raises(DerainError, match="blur_sigma"):
@@ -321,7 +323,7 @@ def test_render_options_reach_the_renderer():
         config_from_dict({"loss": {"drop_detail": -1.0}})
     defaults = build_datasets(config_from_dict({}).data, seed=0)[0].config
     assert defaults.veil_level is None and defaults.sensor_noise is None and defaults.scene_bokeh is None
-    assert defaults.scene_defocus is None
+    assert defaults.scene_defocus is None and defaults.see_through is None
 
 
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "train" / "recipes").glob("*.toml")), ids=lambda p: p.stem)

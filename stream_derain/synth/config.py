@@ -62,6 +62,12 @@ class RainConfig:
     # scene is not a drop either (stream_derain/synth/bokeh.py).
     scene_defocus: Range | None = None
     scene_defocus_chance: float = 1.0
+    # None: a drop shows only its refracted view. LOW, HIGH (0..1): in the share
+    # `see_through_chance` of frames, this share of each drop's light is the scene straight behind
+    # it, in focus and hazed like the view: large real drops are translucent and let the scene's
+    # detail through (docs/SYNTH.md, "Translucent drops").
+    see_through: Range | None = None
+    see_through_chance: float = 1.0
     mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
@@ -83,8 +89,10 @@ class RainConfig:
             raise DerainError(f"veil chance must be in [0, 1], got {self.veil_chance}")
         if self.veil_level is not None and not 0 <= self.veil_level[0] <= self.veil_level[1] <= 1:
             raise DerainError(f"veil level must be 0 <= low <= high <= 1, got {self.veil_level}")
-        for name, above_zero in (("scene_light", True), ("scene_bokeh", False), ("scene_defocus", True)):
+        for name, above_zero in (("scene_light", True), ("scene_bokeh", False), ("scene_defocus", True), ("see_through", False)):
             self._check_chanced_range(name, above_zero)
+        if self.see_through is not None and self.see_through[1] > 1:
+            raise DerainError(f"see through must be at most 1, got {self.see_through}")
         if self.sensor_noise is not None and not 0 <= self.sensor_noise[0] <= self.sensor_noise[1]:
             raise DerainError(f"sensor noise must be 0 <= low <= high, got {self.sensor_noise}")
 

@@ -33,6 +33,7 @@ class Look:
     veil_level: float | None = None  # the grey the veil fades toward; None: `airlight`
     noise: float = 0.0  # the camera's grain, sigma in grey levels of 255
     scene_light: float | None = None  # the drops' haze fades toward the frame's mean colour times this; None: `airlight`
+    see_through: float = 0.0  # the share of a drop's light that is the scene straight behind it
 
 
 @dataclass
@@ -74,6 +75,10 @@ def sample_look(rng: np.random.Generator, config: RainConfig) -> Look:
         factor, drawn = float(rng.uniform(*config.scene_light)), rng.random()
         if drawn < config.scene_light_chance:
             look = replace(look, scene_light=factor)
+    if config.see_through is not None:
+        share, drawn = float(rng.uniform(*config.see_through)), rng.random()
+        if drawn < config.see_through_chance:
+            look = replace(look, see_through=share)
     return look
 
 
@@ -170,8 +175,15 @@ def _composite_layer(image: np.ndarray, maps: DropMaps, look: Look, sigma: float
         # it room. A defocused occluder dims the scene behind it; it does not keep its detail.
         drawn = defocus(alpha[..., None] * view, sigma)
         alpha = defocus(alpha, sigma)
-        return image * (1 - alpha[..., None]) + drawn, alpha
-    return image + alpha[..., None] * (view - image), alpha
+        refracted = image * (1 - alpha[..., None]) + drawn
+    else:
+        refracted = image + alpha[..., None] * (view - image)
+    if look.see_through <= 0:
+        return refracted, alpha
+    # A translucent drop: part of its light comes straight through from the scene behind it, in
+    # focus (the camera is focused on the scene) and hazed as the view is, with no rim or highlight.
+    through = image + (alpha * look.haze)[..., None] * (np.asarray(look.airlight, np.float32) - image)
+    return refracted + look.see_through * (through - refracted), alpha
 
 
 def defocus(image: np.ndarray, sigma: float) -> np.ndarray:
