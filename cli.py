@@ -153,6 +153,7 @@ def synth_command(
     scene_defocus_chance: Optional[float] = typer.Option(None, help="With --scene-defocus: the share of images it applies to, 0 to 1."),
     see_through: Optional[str] = typer.Option(None, help="Translucent drops: the share of each drop's light that is the scene straight behind it, 0 to 1 (a value or LOW,HIGH)."),
     see_through_chance: Optional[float] = typer.Option(None, help="With --see-through: the share of images (or clips) it applies to, 0 to 1."),
+    see_through_radius: Optional[str] = typer.Option(None, help="With --see-through: LOW,HIGH drop radii (px) over which that share grows from nothing to all of it; default: every drop alike."),
     rim: Optional[str] = typer.Option(None, help="Darkening at the drops' rims, 0 (none) to below 1: a value or LOW,HIGH."),
     highlight: Optional[str] = typer.Option(None, help="The drops' specular highlights, 0 (none) and up: a value or LOW,HIGH."),
     seed: int = typer.Option(0, help="The same seed gives the same drops, bit for bit."),
@@ -190,6 +191,7 @@ def synth_command(
         "scene_defocus_chance": scene_defocus_chance,
         "see_through": see_through and parse_range(see_through, "see-through"),
         "see_through_chance": see_through_chance,
+        "see_through_radius": see_through_radius and parse_range(see_through_radius, "see-through-radius"),
         "rim": rim and parse_range(rim, "rim"),
         "highlight": highlight and parse_range(highlight, "highlight"),
     }

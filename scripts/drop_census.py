@@ -19,7 +19,7 @@ a line fitted to their lift against the clean scene's mean Y behind them, `lift 
 read as a haze of strength `h` toward a light of level `A` (the renderer draws exactly that
 before its rim and highlight).
 
-    python scripts/drop_census.py [--model lite] [--seeds 8] [--blur-sigma 1.5,9] [--scene-light 1,1.6] [--see-through 0.3,0.8]
+    python scripts/drop_census.py [--model lite] [--seeds 8] [--blur-sigma 1.5,9] [--scene-light 1,1.6] [--see-through 0.3,0.8 [--see-through-radius 8,20]]
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ def main() -> int:
     parser.add_argument("--blur-sigma", default="1.5,9", help="LOW,HIGH: defocus of the rendered drops (run 33 trained on 1.5..9)")
     parser.add_argument("--scene-light", help="LOW,HIGH: the rendered drops' haze fades toward the frame's mean colour times this (RainConfig.scene_light); default: a bright grey")
     parser.add_argument("--see-through", help="LOW,HIGH: the share of each rendered drop's light that is the scene straight behind it (RainConfig.see_through); default: none")
+    parser.add_argument("--see-through-radius", help="LOW,HIGH px: with --see-through, the share grows over these drop radii (RainConfig.see_through_radius)")
     args = parser.parse_args()
     pairs = args.real / "pairs"
     if not pairs.is_dir():
@@ -159,7 +160,9 @@ def main() -> int:
         return 0
     scene_light = parse_range(args.scene_light, "scene-light") if args.scene_light else None
     see_through = parse_range(args.see_through, "see-through") if args.see_through else None
-    config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil=(0.0, 0.0), scene_light=scene_light, see_through=see_through)
+    see_through_radius = parse_range(args.see_through_radius, "see-through-radius") if args.see_through_radius else None
+    config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil=(0.0, 0.0), scene_light=scene_light,
+                        see_through=see_through, see_through_radius=see_through_radius)
     try:
         derainer = Derainer(model=args.model, device="cpu", backend="torch")
     except DerainError as error:

@@ -185,17 +185,29 @@ def test_see_through_lets_the_scene_detail_through_the_drops_and_keeps_their_lif
     assert np.array_equal(opaque.soft_mask, clear.soft_mask)  # the same drops
     drops = opaque.soft_mask > 0.9
 
-    def detail_kept(sample: RainySample) -> float:  # correlation of the fine detail, rain against clean
-        rain, clean = (cv2.Laplacian(image.astype(np.float32).mean(2), cv2.CV_32F)[drops] for image in (sample.rain, sample.clean))
+    def detail_kept(sample: RainySample, inside: np.ndarray) -> float:  # correlation of the fine detail, rain against clean
+        rain, clean = (cv2.Laplacian(image.astype(np.float32).mean(2), cv2.CV_32F)[inside] for image in (sample.rain, sample.clean))
         return float(np.corrcoef(rain, clean)[0, 1])
 
-    assert detail_kept(clear) > 0.9 > 0.5 > detail_kept(opaque)
+    assert detail_kept(clear, drops) > 0.9 > 0.5 > detail_kept(opaque, drops)
     lift = [sample.rain[drops].astype(float).mean() - scene[drops].mean() for sample in (opaque, clear)]
     assert lift[1] > 10 and abs(lift[1] - lift[0]) < 0.6 * lift[0]
     halves = [synthesize(scene, seed, replace(base, see_through=(1.0, 1.0), see_through_chance=0.5)) for seed in range(20)]
     unchanged = [np.array_equal(a.rain, synthesize(scene, seed, replace(base, see_through=(1.0, 1.0), see_through_chance=0.0)).rain)
                  for seed, a in enumerate(halves)]
     assert 4 <= sum(unchanged) <= 16
+    # with a radius ramp, small drops stay opaque and large ones let the scene through
+    ramp = replace(base, see_through=(1.0, 1.0), see_through_radius=(14.0, 20.0))
+    small = replace(base, radius=(6.0, 8.0))
+    assert np.array_equal(synthesize(scene, 7, small).rain, synthesize(scene, 7, replace(ramp, radius=(6.0, 8.0))).rain)
+    large = replace(base, radius=(24.0, 30.0))
+    large_opaque, large_clear = synthesize(scene, 7, large), synthesize(scene, 7, replace(ramp, radius=(24.0, 30.0)))
+    large_drops = large_opaque.soft_mask > 0.9
+    assert detail_kept(large_clear, large_drops) > 0.9 > 0.5 > detail_kept(large_opaque, large_drops)
+    with pytest.raises(DerainError, match="needs a see through range"):
+        RainConfig(see_through_radius=(8.0, 20.0))
+    with pytest.raises(DerainError, match="see through radius must be"):
+        RainConfig(see_through=(0.5, 1.0), see_through_radius=(20.0, 8.0))
     with pytest.raises(DerainError, match="see through must be at most 1"):
         RainConfig(see_through=(0.5, 1.5))
     with pytest.raises(DerainError, match="needs a see through range"):

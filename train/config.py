@@ -43,6 +43,7 @@ class DataOptions:
     scene_defocus_chance: float = 1.0  # render: the share of crops so defocused
     see_through: list[float] = field(default_factory=list)  # render: the share of a drop's light that is the scene straight behind it, LOW..HIGH (0..1); [] = none
     see_through_chance: float = 1.0  # render: the share of crops whose drops are so translucent
+    see_through_radius: list[float] = field(default_factory=list)  # render: the share grows from drops of radius LOW px to HIGH px; [] = all drops alike
     blur_sigma: list[float] = field(default_factory=lambda: list(RainConfig.blur_sigma))  # render: defocus of out-of-focus drops, px (synth.RainConfig)
     mask_threshold: int = 30  # render: the attention target is |rain - clean|'s local mean > this inside drops (the paper: 30)
     workers: int = 0
@@ -181,7 +182,7 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     for name in ("veil", "blur_sigma", "haze", "rim", "highlight"):
         if len(getattr(config.data, name)) != 2:
             raise DerainError(f"data.{name} needs two numbers: LOW, HIGH")
-    for name in ("veil_level", "sensor_noise", "scene_light", "scene_bokeh", "scene_defocus", "see_through"):
+    for name in ("veil_level", "sensor_noise", "scene_light", "scene_bokeh", "scene_defocus", "see_through", "see_through_radius"):
         if len(getattr(config.data, name)) not in (0, 2):
             raise DerainError(f"data.{name} needs two numbers, LOW, HIGH, or none")
     if config.loss.drop_detail < 0:

@@ -178,6 +178,7 @@ def build_datasets(options: DataOptions, seed: int) -> tuple[Dataset, Dataset, s
                               scene_bokeh=tuple(options.scene_bokeh) or None, scene_bokeh_chance=options.scene_bokeh_chance,
                               scene_defocus=tuple(options.scene_defocus) or None, scene_defocus_chance=options.scene_defocus_chance,
                               see_through=tuple(options.see_through) or None, see_through_chance=options.see_through_chance,
+                              see_through_radius=tuple(options.see_through_radius) or None,
                               blur_sigma=tuple(options.blur_sigma), mask_threshold=options.mask_threshold)
         except DerainError as error:
             raise DerainError(f"data options: {error}") from None

@@ -68,6 +68,10 @@ class RainConfig:
     # detail through (docs/SYNTH.md, "Translucent drops").
     see_through: Range | None = None
     see_through_chance: float = 1.0
+    # None: every drop as translucent as the frame's share says. LOW, HIGH (px): the share grows
+    # from nothing for drops of radius LOW to all of it from radius HIGH: in the real photos the
+    # large drops let the scene through and the small ones do not (docs/SYNTH.md).
+    see_through_radius: Range | None = None
     mask_threshold: int = 30  # the paper's threshold (of 255), on |rain - clean|'s 5x5 local mean
 
     def __post_init__(self) -> None:
@@ -93,6 +97,11 @@ class RainConfig:
             self._check_chanced_range(name, above_zero)
         if self.see_through is not None and self.see_through[1] > 1:
             raise DerainError(f"see through must be at most 1, got {self.see_through}")
+        if self.see_through_radius is not None:
+            if not 0 <= self.see_through_radius[0] < self.see_through_radius[1]:
+                raise DerainError(f"see through radius must be 0 <= low < high, got {self.see_through_radius}")
+            if self.see_through is None:
+                raise DerainError("a see through radius needs a see through range (--see-through LOW,HIGH or data.see_through)")
         if self.sensor_noise is not None and not 0 <= self.sensor_noise[0] <= self.sensor_noise[1]:
             raise DerainError(f"sensor noise must be 0 <= low <= high, got {self.sensor_noise}")
 

@@ -25,11 +25,12 @@ class DropMaps:
     alpha: np.ndarray
     depth: np.ndarray  # 1 at a drop's centre, 0 at its rim
     highlight: np.ndarray
+    radius: np.ndarray | None = None  # the radius (px) of the largest drop on the pixel, when asked for
 
 
-def rasterize(drops: Drops, height: int, width: int) -> DropMaps:
+def rasterize(drops: Drops, height: int, width: int, with_radius: bool = False) -> DropMaps:
     """Draw all drops, merging overlaps by their maximum, in batches of equal patch size."""
-    maps = DropMaps(*(np.zeros(height * width, np.float32) for _ in range(4)))
+    maps = DropMaps(*(np.zeros(height * width, np.float32) for _ in range(5 if with_radius else 4)))
     extent_x = drops.radius * 1.25 + np.abs(drops.tail_x) + 1
     extent_y = drops.radius * 1.25 + np.abs(drops.tail_y) + 1
     mid_x = drops.x + drops.tail_x / 2
@@ -43,7 +44,8 @@ def rasterize(drops: Drops, height: int, width: int) -> DropMaps:
         size_x = int(sizes[min(index_x, len(sizes) - 1)])
         size_y = int(sizes[min(index_y, len(sizes) - 1)])
         _draw_batch(drops.select(chosen), size_x, size_y, height, width, maps)
-    return DropMaps(*(m.reshape(height, width) for m in (maps.potential, maps.alpha, maps.depth, maps.highlight)))
+    return DropMaps(*(m.reshape(height, width) for m in (maps.potential, maps.alpha, maps.depth, maps.highlight)),
+                    radius=None if maps.radius is None else maps.radius.reshape(height, width))
 
 
 def _draw_batch(drops: Drops, size_x: int, size_y: int, height: int, width: int, maps: DropMaps) -> None:
@@ -85,6 +87,8 @@ def _draw_batch(drops: Drops, size_x: int, size_y: int, height: int, width: int,
         (maps.highlight, highlight),
     ):
         np.maximum.at(target, flat, values[touched])
+    if maps.radius is not None:
+        np.maximum.at(maps.radius, flat, np.broadcast_to(radius, touched.shape)[touched])
 
 
 def _wobble(u: np.ndarray, v: np.ndarray, distance: np.ndarray, drops: Drops) -> np.ndarray:

@@ -34,6 +34,7 @@ class Look:
     noise: float = 0.0  # the camera's grain, sigma in grey levels of 255
     scene_light: float | None = None  # the drops' haze fades toward the frame's mean colour times this; None: `airlight`
     see_through: float = 0.0  # the share of a drop's light that is the scene straight behind it
+    see_through_radius: tuple[float, float] | None = None  # that share ramps up over these radii (px); None: all drops
 
 
 @dataclass
@@ -78,7 +79,7 @@ def sample_look(rng: np.random.Generator, config: RainConfig) -> Look:
     if config.see_through is not None:
         share, drawn = float(rng.uniform(*config.see_through)), rng.random()
         if drawn < config.see_through_chance:
-            look = replace(look, see_through=share)
+            look = replace(look, see_through=share, see_through_radius=config.see_through_radius)
     return look
 
 
@@ -130,7 +131,7 @@ def render_drops(
         layer = drops.select(drops.blurred == blurred)
         if len(layer) == 0:
             continue
-        maps = rasterize(layer, height, width)
+        maps = rasterize(layer, height, width, with_radius=look.see_through > 0 and look.see_through_radius is not None)
         sigma = look.blur_sigma if blurred else 0.0
         image, alpha = _composite_layer(image, maps, drop_look, sigma)
         soft = np.maximum(soft, alpha)
@@ -169,6 +170,7 @@ def _composite_layer(image: np.ndarray, maps: DropMaps, look: Look, sigma: float
     offset = (look.haze * shade)[..., None] * np.asarray(look.airlight, np.float32) + maps.highlight[..., None]
     view = view * gain + offset
     alpha = maps.alpha
+    share = _see_through_share(maps, look)
     if sigma > 0:
         # The glass is out of focus, the scene is not: the drops' own light (coverage times lens
         # view) is blurred, and the sharp scene shows through only where the blurred drops leave
@@ -176,6 +178,8 @@ def _composite_layer(image: np.ndarray, maps: DropMaps, look: Look, sigma: float
         drawn = defocus(alpha[..., None] * view, sigma)
         alpha = defocus(alpha, sigma)
         refracted = image * (1 - alpha[..., None]) + drawn
+        if isinstance(share, np.ndarray):
+            share = defocus(share, sigma)
     else:
         refracted = image + alpha[..., None] * (view - image)
     if look.see_through <= 0:
@@ -183,7 +187,18 @@ def _composite_layer(image: np.ndarray, maps: DropMaps, look: Look, sigma: float
     # A translucent drop: part of its light comes straight through from the scene behind it, in
     # focus (the camera is focused on the scene) and hazed as the view is, with no rim or highlight.
     through = image + (alpha * look.haze)[..., None] * (np.asarray(look.airlight, np.float32) - image)
-    return refracted + look.see_through * (through - refracted), alpha
+    if isinstance(share, np.ndarray):
+        share = share[..., None]
+    return refracted + share * (through - refracted), alpha
+
+
+def _see_through_share(maps: DropMaps, look: Look) -> float | np.ndarray:
+    """The share of each pixel's drop light that comes straight through: one number, or a map
+    that grows with the radius of the drop on the pixel."""
+    if maps.radius is None or look.see_through_radius is None:
+        return look.see_through
+    low, high = look.see_through_radius
+    return look.see_through * np.clip((maps.radius - low) / (high - low), 0, 1)
 
 
 def defocus(image: np.ndarray, sigma: float) -> np.ndarray:
