@@ -170,7 +170,6 @@ def _composite_layer(image: np.ndarray, maps: DropMaps, look: Look, sigma: float
     offset = (look.haze * shade)[..., None] * np.asarray(look.airlight, np.float32) + maps.highlight[..., None]
     view = view * gain + offset
     alpha = maps.alpha
-    share = _see_through_share(maps, look)
     if sigma > 0:
         # The glass is out of focus, the scene is not: the drops' own light (coverage times lens
         # view) is blurred, and the sharp scene shows through only where the blurred drops leave
@@ -178,8 +177,6 @@ def _composite_layer(image: np.ndarray, maps: DropMaps, look: Look, sigma: float
         drawn = defocus(alpha[..., None] * view, sigma)
         alpha = defocus(alpha, sigma)
         refracted = image * (1 - alpha[..., None]) + drawn
-        if isinstance(share, np.ndarray):
-            share = defocus(share, sigma)
     else:
         refracted = image + alpha[..., None] * (view - image)
     if look.see_through <= 0:
@@ -187,18 +184,17 @@ def _composite_layer(image: np.ndarray, maps: DropMaps, look: Look, sigma: float
     # A translucent drop: part of its light comes straight through from the scene behind it, in
     # focus (the camera is focused on the scene) and hazed as the view is, with no rim or highlight.
     through = image + (alpha * look.haze)[..., None] * (np.asarray(look.airlight, np.float32) - image)
-    if isinstance(share, np.ndarray):
-        share = share[..., None]
-    return refracted + share * (through - refracted), alpha
+    return refracted + _see_through_share(maps, look, sigma) * (through - refracted), alpha
 
 
-def _see_through_share(maps: DropMaps, look: Look) -> float | np.ndarray:
-    """The share of each pixel's drop light that comes straight through: one number, or a map
-    that grows with the radius of the drop on the pixel."""
+def _see_through_share(maps: DropMaps, look: Look, sigma: float) -> float | np.ndarray:
+    """The share of each pixel's drop light that comes straight through: one number, or an
+    (H, W, 1) map that grows with the radius of the drop on the pixel, as out of focus as it."""
     if maps.radius is None or look.see_through_radius is None:
         return look.see_through
     low, high = look.see_through_radius
-    return look.see_through * np.clip((maps.radius - low) / (high - low), 0, 1)
+    share = look.see_through * np.clip((maps.radius - low) / (high - low), 0, 1)
+    return (defocus(share, sigma) if sigma > 0 else share)[..., None]
 
 
 def defocus(image: np.ndarray, sigma: float) -> np.ndarray:
