@@ -295,7 +295,7 @@ def test_render_options_reach_the_renderer():
                                         "mask_threshold": 10, "tone_jitter": True, "sensor_noise": [0.0, 2.0],
                                         "rim": [0.0, 0.2], "highlight": [0.0, 0.1], "scene_bokeh": [0.0, 6.0], "scene_bokeh_chance": 0.5,
                                         "scene_defocus": [1.0, 4.0], "scene_defocus_chance": 0.3,
-                                        "see_through": [0.3, 0.8], "see_through_chance": 0.5}})
+                                        "see_through": [0.3, 0.8], "see_through_chance": 0.5, "see_through_radius": [8.0, 20.0]}})
     train_set, val_set, _ = build_datasets(config.data, seed=0)
     for dataset in (train_set, val_set):
         assert dataset.config.veil == (0.0, 0.05) and dataset.config.blur_sigma == (2.0, 9.0)
@@ -305,6 +305,7 @@ def test_render_options_reach_the_renderer():
         assert dataset.config.scene_bokeh == (0.0, 6.0) and dataset.config.scene_bokeh_chance == 0.5
         assert dataset.config.scene_defocus == (1.0, 4.0) and dataset.config.scene_defocus_chance == 0.3
         assert dataset.config.see_through == (0.3, 0.8) and dataset.config.see_through_chance == 0.5
+        assert dataset.config.see_through_radius == (8.0, 20.0)
     with pytest.raises(DerainError, match="veil"):
         build_datasets(config_from_dict({"data": {"veil": [0.5, 0.1]}}).data, seed=0)
     with pytest.raises(DerainError, match="blur_sigma"):
