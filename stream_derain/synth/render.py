@@ -190,7 +190,7 @@ def _composite_layer(image: np.ndarray, maps: DropMaps, look: Look, sigma: float
 def _see_through_share(maps: DropMaps, look: Look, sigma: float) -> float | np.ndarray:
     """The share of each pixel's drop light that comes straight through: one number, or an
     (H, W, 1) map that grows with the radius of the drop on the pixel, as out of focus as it."""
-    if maps.radius is None or look.see_through_radius is None:
+    if maps.radius is None:  # drawn only for a look with a radius ramp
         return look.see_through
     low, high = look.see_through_radius
     share = look.see_through * np.clip((maps.radius - low) / (high - low), 0, 1)
