@@ -247,6 +247,24 @@ def test_arn_pretraining_runs_at_its_own_lr(tmp_path):
     assert [line["lr"] for line in records(tmp_path / "run")] == [5e-3, 5e-3, 1e-3, 1e-3]
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize(("arn_amp", "dtype"), [(True, torch.float16), (False, torch.float32)])
+def test_arn_only_steps_can_keep_float32_under_amp(tmp_path, monkeypatch, arn_amp, dtype):
+    seen = []
+    attend_step = Generator.attend_step
+
+    def recording(self, *state):
+        mask, h, c = attend_step(self, *state)
+        seen.append(mask.dtype)
+        return mask, h, c
+
+    monkeypatch.setattr(Generator, "attend_step", recording)
+    config = tiny_config(tmp_path, steps=1, val_every=0, device="cuda", amp=True, arn_amp=arn_amp)
+    train(config, train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+    assert seen and set(seen) == {dtype}
+
+
 def test_lr_warms_up_then_decays():
     cosine = OptimOptions(warmup=10, decay="cosine", min_lr_ratio=0.1)
     assert lr_factor(0, cosine, 110) == pytest.approx(0.1)

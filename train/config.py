@@ -98,6 +98,7 @@ class RunOptions:
     out: str = "runs/train"
     device: str = "auto"
     amp: bool = True  # mixed precision, on CUDA only
+    arn_amp: bool = True  # with amp, the ARN-only steps too; false keeps them in float32 (docs/TRAINING.md: a GPU seed's ARN stalled)
     ckpt_every: int = 500
     val_every: int = 500  # 0 = no validation
     keep_every_val: bool = False  # also write val-STEP.pt at each validation: a run's course, to score on other sets

@@ -510,7 +510,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
 
             if step < options.arn_pretrain:
                 # the ARN alone learns where the drops are; the autoencoder waits
-                with torch.autocast(device.type, enabled=amp):
+                with torch.autocast(device.type, enabled=amp and run.arn_amp):
                     masks = generator.attend(rain)
                 terms = {"total": loss_options.attention * attentive_loss(masks, mask, loss_options.theta, loss_options.mask_loss, loss_options.mask_pos_weight)}
                 g_optimizer.zero_grad(set_to_none=True)
