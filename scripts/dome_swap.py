@@ -11,6 +11,9 @@ channel (drop_parts.quadratic_terms: the same shape at any size) taken from:
                           rendered drop, the real drop so matched
   other mean, own shape   the match's mean lift, the drop's own shape
   own mean, other shape   the other way round
+  other look              the match's rain photo's quadratic (its dome plus the scene under it)
+                          in place of this drop's, over this drop's scene's finer detail: the
+                          smooth look a viewer sees, whatever the scene behind
 
     python scripts/dome_swap.py [--model lite] [--seeds 2] [--blur-sigma 1.5,9]
 """
@@ -41,6 +44,7 @@ class Dome:
     ys: np.ndarray  # its region: the drop widened by BAND px
     xs: np.ndarray
     coefficients: np.ndarray  # (6, 3): its quadratic fit over that region
+    scene: np.ndarray  # (6, 3): the clean photo's quadratic fit there (the rain photo's is the sum)
 
     def bin(self) -> tuple[int, int]:
         return int(np.searchsorted(RADIUS_BINS, self.radius, "right")), int(np.searchsorted(LIFT_BINS, self.lift, "right"))
@@ -56,8 +60,10 @@ def domes(rain: np.ndarray, clean: np.ndarray) -> list[Dome]:
             continue
         inside = labels == index
         ys, xs = np.nonzero(cv2.dilate(inside.astype(np.uint8), kernel))
-        coefficients, *_ = np.linalg.lstsq(quadratic_terms(ys, xs), layer[ys, xs], rcond=None)
-        found.append(Dome(float(np.sqrt(inside.sum() / np.pi)), float(lift[inside].mean()), inside, ys, xs, coefficients))
+        terms = quadratic_terms(ys, xs)
+        coefficients, *_ = np.linalg.lstsq(terms, layer[ys, xs], rcond=None)
+        scene, *_ = np.linalg.lstsq(terms, clean[ys, xs].astype(np.float64), rcond=None)
+        found.append(Dome(float(np.sqrt(inside.sum() / np.pi)), float(lift[inside].mean()), inside, ys, xs, coefficients, scene))
     return found
 
 
@@ -75,6 +81,8 @@ def swapped_maps(rain: np.ndarray, clean: np.ndarray, drops: list[Dome], pool: l
         "other": lambda d, o: o.coefficients,
         "other mean, own shape": lambda d, o: np.concatenate([o.coefficients[:1], d.coefficients[1:]]),
         "own mean, other shape": lambda d, o: np.concatenate([d.coefficients[:1], o.coefficients[1:]]),
+        # the match's whole smooth look (its rain photo's fit) over this drop's fine scene detail
+        "other look": lambda d, o: o.coefficients + o.scene - d.scene,
     }
     for name, choose in choices.items():
         layer, region = np.zeros(rain.shape, np.float64), np.zeros(rain.shape[:2], bool)
