@@ -14,6 +14,8 @@ channel (drop_parts.quadratic_terms: the same shape at any size) taken from:
   other look              the match's rain photo's quadratic (its dome plus the scene under it)
                           in place of this drop's, over this drop's scene's finer detail: the
                           smooth look a viewer sees, whatever the scene behind
+  other look's mean, tilt, curvature
+                          the drop's own look with only that term of it from the match's look
 
     python scripts/dome_swap.py [--model lite] [--seeds 2] [--blur-sigma 1.5,9]
 """
@@ -21,6 +23,7 @@ channel (drop_parts.quadratic_terms: the same shape at any size) taken from:
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +75,20 @@ def nearest(drop: Dome, pool: list[Dome]) -> Dome | None:
     return min(alike, key=lambda o: abs(o.radius - drop.radius) / drop.radius + abs(o.lift - drop.lift) / max(abs(drop.lift), 1.0), default=None)
 
 
+LOOK_TERMS = {"mean": [0], "tilt": [1, 2], "curvature": [3, 4, 5]}  # rows of quadratic_terms
+
+
+def look_term(rows: list[int]) -> Callable[[Dome, Dome], np.ndarray]:
+    """The drop's own look with only these terms of it taken from the match's look."""
+
+    def choose(drop: Dome, match: Dome) -> np.ndarray:
+        look = drop.coefficients + drop.scene
+        look[rows] = (match.coefficients + match.scene)[rows]
+        return look - drop.scene
+
+    return choose
+
+
 def swapped_maps(rain: np.ndarray, clean: np.ndarray, drops: list[Dome], pool: list[Dome], derainer: Derainer,
                  found: tuple[list, dict[str, list[float]]]) -> None:
     matched = [(drop, match) for drop in drops if (match := nearest(drop, pool)) is not None]
@@ -83,6 +100,7 @@ def swapped_maps(rain: np.ndarray, clean: np.ndarray, drops: list[Dome], pool: l
         "own mean, other shape": lambda d, o: np.concatenate([d.coefficients[:1], o.coefficients[1:]]),
         # the match's whole smooth look (its rain photo's fit) over this drop's fine scene detail
         "other look": lambda d, o: o.coefficients + o.scene - d.scene,
+        **{f"other look's {name}": look_term(rows) for name, rows in LOOK_TERMS.items()},
     }
     for name, choose in choices.items():
         layer, region = np.zeros(rain.shape, np.float64), np.zeros(rain.shape[:2], bool)

@@ -163,31 +163,39 @@ def table(name: str, sizes: list[tuple[float, ...]], maps: dict[str, list[float]
                   + "".join(f"{np.mean(np.array(values)[group]):>{max(10, len(variant) + 2)}.2f}" for variant, values in maps.items()))
 
 
-def study_setup(description: str, seeds: int) -> tuple[argparse.Namespace, RainConfig, Derainer, list[tuple[int, np.ndarray, np.ndarray]]] | None:
-    """The command line this study and `dome_swap.py` share: the model, the rendered drops' defocus
-    and the real pairs, each rain photo with its clean one cropped to their common size. None (and
+def real_pairs(real: Path) -> list[tuple[int, np.ndarray, np.ndarray]] | None:
+    """Each rain photo of `real`/pairs with its clean one, cropped to their common size; None (and
     a line saying so) where the real photos are absent."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "real-raindrop")
-    parser.add_argument("--model", default="lite")
-    parser.add_argument("--seeds", type=int, default=seeds)
-    parser.add_argument("--blur-sigma", default="1.5,9", help="LOW,HIGH: defocus of the rendered drops (run 33 trained on 1.5..9)")
-    args = parser.parse_args()
-    pairs = args.real / "pairs"
+    pairs = real / "pairs"
     if not pairs.is_dir():
         print(f"skipped: {pairs} is absent (real photos are not part of the repo)")
         return None
-    config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil=(0.0, 0.0))
-    try:
-        derainer = Derainer(model=args.model, device="cpu", backend="torch")
-    except DerainError as error:
-        parser.error(str(error))
     photos = []
     for rain_path in sorted((pairs / "rain").glob("*_rain.png")):
         index = int(rain_path.name.split("_")[0])
         rain, clean = read_rgb(rain_path), read_rgb(pairs / "clean" / f"{index}_clean.png")
         height, width = min(rain.shape[0], clean.shape[0]), min(rain.shape[1], clean.shape[1])
         photos.append((index, rain[:height, :width], clean[:height, :width]))
+    return photos
+
+
+def study_setup(description: str, seeds: int) -> tuple[argparse.Namespace, RainConfig, Derainer, list[tuple[int, np.ndarray, np.ndarray]]] | None:
+    """The command line this study and `dome_swap.py` share: the model, the rendered drops' defocus
+    and the real pairs (`real_pairs`); None where the real photos are absent."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "real-raindrop")
+    parser.add_argument("--model", default="lite")
+    parser.add_argument("--seeds", type=int, default=seeds)
+    parser.add_argument("--blur-sigma", default="1.5,9", help="LOW,HIGH: defocus of the rendered drops (run 33 trained on 1.5..9)")
+    args = parser.parse_args()
+    photos = real_pairs(args.real)
+    if photos is None:
+        return None
+    config = RainConfig(blur_sigma=parse_range(args.blur_sigma, "blur-sigma"), veil=(0.0, 0.0))
+    try:
+        derainer = Derainer(model=args.model, device="cpu", backend="torch")
+    except DerainError as error:
+        parser.error(str(error))
     return args, config, derainer, photos
 
 

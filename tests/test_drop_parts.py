@@ -1,11 +1,14 @@
 """scripts/drop_parts.py takes drops apart: the parts add back up to the drop, the dome is the
-smooth lift a drop has, and every variant leaves the photo alone away from the drops."""
+smooth lift a drop has, and every variant leaves the photo alone away from the drops;
+scripts/look_curvature.py tells a domed look from a flat one."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from scripts.drop_parts import VARIANTS, rebuilt, take_apart
+from scripts.look_curvature import curvatures, render_form
 
 
 def test_parts_add_up_and_the_dome_is_the_smooth_lift() -> None:
@@ -29,3 +32,22 @@ def test_parts_add_up_and_the_dome_is_the_smooth_lift() -> None:
     for make in VARIANTS.values():
         image = rebuilt(rain, clean, make(parts), parts.region)
         assert np.array_equal(image[~parts.region], rain[~parts.region])
+
+
+def test_look_curvature_tells_a_dome_from_a_flat_haze() -> None:
+    yy, xx = np.mgrid[:96, :96]
+    radius = np.hypot(yy - 48, xx - 48)
+    clean = np.full((96, 96, 3), 90, np.uint8)
+    dome = 70 * np.exp(-(radius**2) / (2 * 8.0**2))  # brightest in the middle
+    haze = np.where(radius < 14, 45.0, np.where(radius < 24, 28.0, 0.0))  # even, its light past its edge
+    looks = {}
+    for name, lift in (("dome", dome), ("haze", haze)):
+        rain = np.clip(clean + lift[..., None], 0, 255).astype(np.uint8)
+        (found,) = curvatures(rain, clean)
+        looks[name] = found[1]
+        assert found[2] == pytest.approx(0, abs=1e-6)  # a flat scene under it
+    assert looks["dome"] < 2 * looks["haze"] < 0  # the haze, lit past its edge, is the flatter look
+
+
+def test_render_forms_read_ranges_and_numbers() -> None:
+    assert render_form("rim=0:0.2,focus_mix=1") == {"rim": (0.0, 0.2), "focus_mix": 1.0}
