@@ -9,7 +9,10 @@ change and its mean signed change (negative: the model darkens what it should le
 for a model with gain-and-offset branches, the part of that signed change the branches make.
 Inside the drops: how much brighter than clean the input is there (`lift`), how much of that the
 model leaves (`left`), what it would leave with its branches off, the gated residual alone
-(`gated`), and its attention map's mean (`map`).
+(`gated`), and its attention map's mean (`map`); and the map's mean away from the drops
+(`map out`): the false alarms a surer map may bring; and `AUC`, how well the map alone ranks
+drop pixels above the rest (0.5: not at all; 1: every drop pixel above every other), which a map
+that is merely bolder or shyer everywhere does not change.
 
     python scripts/pair_breakdown.py ../shared/real-raindrop/pairs [--model lite]
 """
@@ -35,6 +38,18 @@ from stream_derain.synth.mask import local_difference  # noqa: E402
 DRY_MAP = 0.2
 
 
+def roc_auc(score: np.ndarray, label: np.ndarray) -> float:
+    """Area under the ROC curve of `score` for the boolean `label` (ties share their mean rank)."""
+    score, label = score.ravel(), label.ravel()
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse]
+    positives = int(label.sum())
+    negatives = label.size - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    return float((ranks[label].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
 @torch.inference_mode()
 def without_branches(generator: Generator, rain: np.ndarray) -> np.ndarray | None:
     """The output with the gain-and-offset branches switched off (None if it has none)."""
@@ -58,7 +73,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=30)
     args = parser.parse_args()
     derainer = Derainer(model=args.model, device="cpu", backend="torch")
-    print(f"{'pair':8} {'drops':>6} {'in: input':>10} {'model':>6} {'out: input':>11} {'model':>6} {'leak':>6} {'shift':>6} {'of it, branches':>16} {'lift':>6} {'left':>6} {'gated':>6} {'map':>5}")
+    print(f"{'pair':8} {'drops':>6} {'in: input':>10} {'model':>6} {'out: input':>11} {'model':>6} {'leak':>6} {'shift':>6} {'of it, branches':>16} {'lift':>6} {'left':>6} {'gated':>6} {'map':>5} {'map out':>8} {'AUC':>6}")
     for pair in find_pairs(args.pairs):
         rain, clean = read_rgb8(pair.rain), read_rgb8(pair.clean)
         result = derainer.derain(rain)
@@ -75,7 +90,8 @@ def main() -> None:
             f"{pair.name:8} {drops.mean():6.2f} {psnr_y(y_rain[drops], y_clean[drops]):10.2f} "
             f"{psnr_y(y_out[drops], y_clean[drops]):6.2f} {psnr_y(y_rain[~drops], y_clean[~drops]):11.2f} "
             f"{psnr_y(y_out[~drops], y_clean[~drops]):6.2f} {np.abs(change).mean():6.2f} {change.mean():+6.2f} {branches:+16.2f} "
-            f"{lift:+6.1f} {left:+6.1f} {gated_left:+6.1f} {result.mask[:height, :width][drops].mean():5.2f}"
+            f"{lift:+6.1f} {left:+6.1f} {gated_left:+6.1f} {result.mask[:height, :width][drops].mean():5.2f} {result.mask[:height, :width][~drops].mean():8.2f} "
+            f"{roc_auc(result.mask[:height, :width], drops):6.3f}"
         )
 
 

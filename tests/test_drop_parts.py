@@ -1,6 +1,6 @@
 """scripts/drop_parts.py takes drops apart: the parts add back up to the drop, the dome is the
 smooth lift a drop has, and every variant leaves the photo alone away from the drops;
-scripts/look_curvature.py tells a domed look from a flat one."""
+scripts/look_curvature.py tells a domed look from a flat one; pair_breakdown.py's AUC ranks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from scripts.drop_parts import VARIANTS, rebuilt, take_apart
 from scripts.look_curvature import curvatures, render_form
+from scripts.pair_breakdown import roc_auc
 
 
 def test_parts_add_up_and_the_dome_is_the_smooth_lift() -> None:
@@ -51,3 +52,11 @@ def test_look_curvature_tells_a_dome_from_a_flat_haze() -> None:
 
 def test_render_forms_read_ranges_and_numbers() -> None:
     assert render_form("rim=0:0.2,focus_mix=1") == {"rim": (0.0, 0.2), "focus_mix": 1.0}
+
+
+def test_roc_auc_ranks_and_shares_ties() -> None:
+    label = np.array([False, False, True, True])
+    assert roc_auc(np.array([0.1, 0.2, 0.3, 0.4]), label) == 1.0
+    assert roc_auc(np.array([0.4, 0.3, 0.2, 0.1]), label) == 0.0
+    assert roc_auc(np.full(4, 0.5), label) == 0.5  # a constant map ranks nothing
+    assert roc_auc(2 * np.array([0.1, 0.3, 0.2, 0.4]), label) == roc_auc(np.array([0.1, 0.3, 0.2, 0.4]), label) == 0.75
