@@ -80,6 +80,8 @@ class Parts:
 
 
 def take_apart(rain: np.ndarray, clean: np.ndarray, labels: np.ndarray, drops: list[int]) -> Parts:
+    """The parts of the drops `drops` (labels of `labels`); where two drops' regions overlap, the
+    later drop's dome is the one kept there."""
     scene = clean.astype(np.float64)
     layer = rain.astype(np.float64) - scene
     lift = cv2.GaussianBlur(layer, (0, 0), LIFT_SIGMA)
