@@ -19,26 +19,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
+from scripts.repeated import Repeated, repeated  # noqa: E402
 from stream_derain import Derainer  # noqa: E402
 from stream_derain.checkpoint import load_model  # noqa: E402
 from stream_derain.evaluate import evaluate, find_pairs  # noqa: E402
-from stream_derain.models import Generator, GeneratorOutput  # noqa: E402
 from train.config import load_config  # noqa: E402
 from train.trainer import build_datasets, identity_scores, validate, validation_pairs  # noqa: E402
-
-
-class Repeated(torch.nn.Module):
-    """The generator run `passes` times, each pass on the last one's output (the last pass's maps)."""
-
-    def __init__(self, generator: Generator, passes: int) -> None:
-        super().__init__()
-        self.generator, self.passes, self.config = generator, passes, generator.config
-
-    def forward(self, x: torch.Tensor) -> GeneratorOutput:
-        for _ in range(self.passes):
-            out = self.generator(x)
-            x = out.output.clamp(0, 1)
-        return out
 
 
 def rendered(model: str, passes: list[int], recipe: Path, overrides: list[str]) -> None:
@@ -59,12 +45,7 @@ def photos(model: str, passes: list[int], folder: Path) -> None:
     pairs = find_pairs(folder)
     print(f"{folder}: {len(pairs)} pairs, gain in PSNR per pair, then the mean (and mean SSIM)")
     for n in passes:
-        def repeated(image: np.ndarray, n: int = n) -> np.ndarray:
-            for _ in range(n):
-                image = derainer(image)
-            return image
-
-        results = evaluate(pairs, repeated)
+        results = evaluate(pairs, repeated(derainer, n))
         gains = [r.model.psnr - r.identity.psnr for r in results]
         ssim = np.mean([r.model.ssim for r in results])
         print(f"  {n} pass(es): {' / '.join(f'{g:+.2f}' for g in gains)}, mean {np.mean(gains):+.2f} ({ssim:.3f})")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
+from scripts.repeated import repeated  # noqa: E402
 from stream_derain import Derainer  # noqa: E402
 from stream_derain.image_io import read_image  # noqa: E402
 
@@ -21,9 +22,10 @@ from stream_derain.image_io import read_image  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lite")
+    parser.add_argument("--passes", type=int, default=1, help="run the model this many times, each on its own output")
     parser.add_argument("images", nargs="+", type=Path)
     args = parser.parse_args()
-    derainer = Derainer(model=args.model, device="cpu", backend="torch")
+    derainer = repeated(Derainer(model=args.model, device="cpu", backend="torch"), args.passes)
     print(f"{'image':40} {'input':>7} {'output':>7} {'shift':>7}")
     for path in args.images:
         image = read_image(path)

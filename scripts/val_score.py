@@ -5,6 +5,7 @@
     python scripts/val_score.py --recipe train/recipes/lite.toml --set 'data.blur_sigma=[9,14]' lite
     python scripts/val_score.py --recipe train/recipes/lite.toml --set 'data.rim=[0,0]' --drops lite
     python scripts/val_score.py --judging-set 'soft, 9..16' lite runs/lite-v33/best.pt
+    python scripts/val_score.py --judging-set 'bright-veil mixed' --passes 2 runs/lite-v88/best.pt
 
 Renders the pairs exactly as the trainer does (the recipe's sources, drops and seeds), so models
 trained on different renderer settings can be compared on each other's validation sets.
@@ -22,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
 from scripts.judging_sets import JUDGING_SETS, PAIRS, RECIPES  # noqa: E402
+from scripts.repeated import Repeated  # noqa: E402
 from stream_derain.checkpoint import load_model  # noqa: E402
 from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.frames import crop_to, pad_to_multiple  # noqa: E402
@@ -66,6 +68,7 @@ def main() -> int:
     parser.add_argument("--drops", action="store_true",
                         help="also print, inside the drops' target mask, the map's mean and the input's and output's lift above clean")
     parser.add_argument("--device", default="cpu", help="where the models run (cpu, cuda); the pairs render on the CPU either way")
+    parser.add_argument("--passes", type=int, default=1, help="run each model this many times, each on its own output")
     args = parser.parse_args()
     if args.judging_set:
         recipe, overrides = JUDGING_SETS[args.judging_set]
@@ -75,12 +78,15 @@ def main() -> int:
         _, val_set, _ = build_datasets(config.data, config.run.seed)
         pairs = validation_pairs(val_set, config.data.val_pairs)
         identity = identity_scores(pairs)
-        print(f"{args.recipe}{''.join(' --set ' + item for item in args.overrides)}: {len(pairs)} held-out pairs")
+        passes = f", {args.passes} passes" if args.passes > 1 else ""
+        print(f"{args.recipe}{''.join(' --set ' + item for item in args.overrides)}: {len(pairs)} held-out pairs{passes}")
         print(f"{'model':40} {'PSNR':>7} {'SSIM':>7}" + (f" {'map in':>7} {'lift':>6} {'left':>6}" if args.drops else ""))
         print(f"{'input (identity)':40} {identity.psnr:7.2f} {identity.ssim:7.4f}")
         device = torch.device(args.device)
         for name in args.models:
             generator = load_model(name).generator.to(device)
+            if args.passes > 1:
+                generator = Repeated(generator, args.passes)
             scores, _ = validate(generator, pairs, device)
             drops = "" if not args.drops else "{:8.2f} {:+6.1f} {:+6.1f}".format(*inside_drops(generator, pairs, device))
             print(f"{name:40} {scores.psnr:7.2f} {scores.ssim:7.4f}{drops}")

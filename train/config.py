@@ -46,6 +46,9 @@ class DataOptions:
     see_through_radius: list[float] = field(default_factory=list)  # render: the share grows from drops of radius LOW px to HIGH px; [] = all drops alike
     blur_sigma: list[float] = field(default_factory=lambda: list(RainConfig.blur_sigma))  # render: defocus of out-of-focus drops, px (synth.RainConfig)
     mask_threshold: int = 30  # render: the attention target is |rain - clean|'s local mean > this inside drops (the paper: 30)
+    # the share of training batches whose input is the model's own output on them (a second pass's input;
+    # the attention target is the drops' remnants by the same threshold): train/second_pass.py
+    second_pass: float = 0.0
     workers: int = 0
     val_pairs: int = 32  # held-out pairs, fixed for the whole run
     val_sources: list[str] = field(default_factory=lambda: ["coffee", "flower", "bikes"])  # render: held-out files (stems)

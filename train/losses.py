@@ -141,13 +141,16 @@ def generator_losses(
     options: LossOptions,
     perceptual: PerceptualLoss | None = None,
     fake_logits: torch.Tensor | None = None,
+    attention_target: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every generator term, weighted, and their sum under "total".
 
     The perceptual and adversarial terms are present only when their module/logits are given.
+    `attention_target` is the map's target where it is not the drops' `mask` (a second pass's).
     """
+    target = mask if attention_target is None else attention_target
     terms = {
-        "att": options.attention * attentive_loss(out.masks, mask, options.theta, options.mask_loss, options.mask_pos_weight),
+        "att": options.attention * attentive_loss(out.masks, target, options.theta, options.mask_loss, options.mask_pos_weight),
         "ms": multiscale_loss([out.quarter, out.half, out.output], clean, options.multiscale),
         "drop": options.drop_mse * drop_mse(out.output, clean, mask),
     }

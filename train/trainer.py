@@ -37,6 +37,7 @@ from stream_derain.models import Discriminator, Generator
 from . import distributed
 from .config import DataOptions, OptimOptions, TrainConfig, changed_options, config_from_dict
 from .losses import PerceptualLoss, attention_probability, attentive_loss, discriminator_loss, generator_losses
+from .second_pass import second_pass_batch, second_pass_step
 from .vgg import load_vgg16
 
 STATE_FILE = "train_state.pt"
@@ -518,6 +519,9 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
                 distributed.average_gradients(env, list(generator.arn.parameters()))  # DDP was bypassed
                 optimizer_step(g_optimizer, g_scaler, list(generator.arn.parameters()), options.grad_clip)
             else:
+                attention_target = None
+                if second_pass_step(run.seed, step, config.data.second_pass):
+                    rain, attention_target = second_pass_batch(generator, rain, clean, mask, config.data.mask_threshold, amp)
                 with torch.autocast(device.type, enabled=amp):
                     out = g_model(rain)
                 fake_logits, d_terms = None, {}
@@ -538,7 +542,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
                         fake_logits = discriminator(out.output)[1]
                     discriminator.requires_grad_(True)
                 with torch.autocast(device.type, enabled=amp):
-                    terms = generator_losses(out, clean, mask, loss_options, perceptual, fake_logits)
+                    terms = generator_losses(out, clean, mask, loss_options, perceptual, fake_logits, attention_target)
                 terms.update(d_terms)
                 g_optimizer.zero_grad(set_to_none=True)
                 g_scaler.scale(terms["total"]).backward()

@@ -1,0 +1,44 @@
+"""Batches that show the model its own output: a second pass's input, with what is left of the drops.
+
+A model run again on its own output sees the remnants of the drops it under-corrected as new,
+fainter drops. Trained only on fresh drops, it has never seen such a frame, and a second pass
+over-corrects rendered frames (scripts/repeat_check.py). A share of the training batches given as
+the model's own output teaches it what a second pass should change: the remnants where they are
+still drops by the attention target's rule, and nothing else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stream_derain.models import Generator
+from stream_derain.synth.mask import MASK_WINDOW
+
+
+def second_pass_step(seed: int, step: int, chance: float) -> bool:
+    """Whether this step's batch is a second pass's: a pure function of the run's seed and the
+    step, so that every rank agrees and a resumed run draws what a straight run does."""
+    return chance > 0 and np.random.default_rng([seed, step, 2]).random() < chance
+
+
+def remnant_target(first: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor, threshold: int) -> torch.Tensor:
+    """The attention target for a second pass: the drops' pixels (`mask`) where the local mean of
+    the channel-max |first - clean| is still above `threshold` grey levels, as the renderer's own
+    target is drawn (stream_derain.synth.mask.local_difference)."""
+    difference = (first.float() - clean.float()).abs().amax(1, keepdim=True) * 255.0
+    local = F.avg_pool2d(difference, MASK_WINDOW, stride=1, padding=MASK_WINDOW // 2, count_include_pad=False)
+    return mask.float() * (local > threshold).float()
+
+
+@torch.no_grad()
+def second_pass_batch(
+    generator: Generator, rain: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor, threshold: int, amp: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input, attention target) of a second pass: the generator's output on `rain`, in 0..1,
+    and the drops that are left in it."""
+    with torch.autocast(rain.device.type, enabled=amp):
+        first = generator(rain).output
+    first = first.float().clamp(0, 1).to(rain.dtype)
+    return first, remnant_target(first, clean, mask, threshold)
