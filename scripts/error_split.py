@@ -11,6 +11,8 @@ the error away from the drops, within 12 px of one (their halo and faint edges) 
 oracle too: what the model's damage far from drops owes to its map firing there), and
 `--branches-off` drops the gain-and-offset branches (models/coarse.py) and any detail gain, leaving the
 gated residual;
+`--passes N` adds each model run N times, each pass on the last one's output (with
+`--branches-off`, also with the branches dropped from the later passes only);
 `--worst K` lists the K pairs whose far error is largest under the first model, with its map
 there. The first row is the input; the second, the input with its
 drops' smooth lift taken away (an oracle that knows clean: inside the drops, the blurred
@@ -133,6 +135,7 @@ def main() -> int:
     parser.add_argument("--floor", type=float, nargs="+", default=[0.0], help="0: the map as is")
     parser.add_argument("--dry-far", action="store_true", help=f"also each model with its map dry (0.01) {NEAR} px or more from drops (oracle)")
     parser.add_argument("--branches-off", action="store_true", help="also each model without its gain-and-offset branches")
+    parser.add_argument("--passes", type=int, default=1, help="also each model run this many times, each pass on its own output")
     parser.add_argument("--worst", type=int, default=0, help="list the K pairs with the most error far from drops (first model)")
     parser.add_argument("--sigma", type=float, default=4.0, help="px: the blur that parts a smooth error from a fine one")
     args = parser.parse_args()
@@ -161,6 +164,15 @@ def main() -> int:
             model = without_branches(generator) if branches_off else generator
             splits[label] = [error_split(restored(model, rain, drops, floor, dry_far), clean, drops, args.sigma)
                              for rain, clean, drops in pairs]
+            rows.append((label, np.mean(splits[label], axis=0)))
+        later_passes = [(f"{name}, {args.passes} passes", generator)] if args.passes > 1 else []
+        if later_passes and args.branches_off:
+            later_passes.append((f"{name}, {args.passes} passes, later ones without branches", without_branches(generator)))
+        for label, later in later_passes:
+            outputs = [restored(generator, rain, drops, 0.0) for rain, _, drops in pairs]
+            for _ in range(args.passes - 1):
+                outputs = [restored(later, output, drops, 0.0) for output, (_, _, drops) in zip(outputs, pairs)]
+            splits[label] = [error_split(output, clean, drops, args.sigma) for output, (_, clean, drops) in zip(outputs, pairs)]
             rows.append((label, np.mean(splits[label], axis=0)))
     width = max(len(label) for label, _ in rows) + 2
     print(f"{'output':{width}}{'drops, smooth: lift left':>26}{'overshoot':>11}{'drops, fine':>13}"
