@@ -12,7 +12,8 @@ oracle too: what the model's damage far from drops owes to its map firing there)
 `--branches-off` drops the gain-and-offset branches (models/coarse.py) and any detail gain, leaving the
 gated residual;
 `--passes N` adds each model run N times, each pass on the last one's output (with
-`--branches-off`, also with the branches dropped from the later passes only);
+`--branches-off`, also with the branches dropped from the later passes only; with `--dry-far`,
+also with the map dry far from drops in every pass);
 `--worst K` lists the K pairs whose far error is largest under the first model, with its map
 there. The first row is the input; the second, the input with its
 drops' smooth lift taken away (an oracle that knows clean: inside the drops, the blurred
@@ -165,13 +166,15 @@ def main() -> int:
             splits[label] = [error_split(restored(model, rain, drops, floor, dry_far), clean, drops, args.sigma)
                              for rain, clean, drops in pairs]
             rows.append((label, np.mean(splits[label], axis=0)))
-        later_passes = [(f"{name}, {args.passes} passes", generator)] if args.passes > 1 else []
+        later_passes = [(f"{name}, {args.passes} passes", generator, False)] if args.passes > 1 else []
         if later_passes and args.branches_off:
-            later_passes.append((f"{name}, {args.passes} passes, later ones without branches", without_branches(generator)))
-        for label, later in later_passes:
-            outputs = [restored(generator, rain, drops, 0.0) for rain, _, drops in pairs]
+            later_passes.append((f"{name}, {args.passes} passes, later ones without branches", without_branches(generator), False))
+        if later_passes and args.dry_far:
+            later_passes.append((f"{name}, {args.passes} passes, map dry far in each", generator, True))
+        for label, later, dry_far in later_passes:
+            outputs = [restored(generator, rain, drops, 0.0, dry_far) for rain, _, drops in pairs]
             for _ in range(args.passes - 1):
-                outputs = [restored(later, output, drops, 0.0) for output, (_, _, drops) in zip(outputs, pairs)]
+                outputs = [restored(later, output, drops, 0.0, dry_far) for output, (_, _, drops) in zip(outputs, pairs)]
             splits[label] = [error_split(output, clean, drops, args.sigma) for output, (_, clean, drops) in zip(outputs, pairs)]
             rows.append((label, np.mean(splits[label], axis=0)))
     width = max(len(label) for label, _ in rows) + 2
