@@ -91,6 +91,17 @@ def test_stopped_and_resumed_run_matches_a_straight_run(tmp_path):
     assert all(torch.equal(final[k], a["generator"][k]) for k in final)
 
 
+def test_a_stopped_runs_weights_can_be_written_as_a_model_file(tmp_path):
+    from scripts.state_weights import state_weights
+
+    train(tiny_config(tmp_path / "run", stop_at=3), train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
+    state_weights(tmp_path / "run", tmp_path / "step3.pt")
+    loaded = load_checkpoint(tmp_path / "step3.pt")
+    saved = torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)["generator"]
+    assert loaded.metadata["steps"] == 3
+    assert all(torch.equal(value, saved[name]) for name, value in loaded.generator.state_dict().items())
+
+
 def test_a_run_can_keep_the_weights_of_every_validation(tmp_path):
     train(tiny_config(tmp_path, keep_every_val=True), train_set=TinyDrops(size=16), val_set=TinyDrops(2, size=16))
     kept = sorted(path.name for path in tmp_path.glob("val-*.pt"))
