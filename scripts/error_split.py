@@ -140,6 +140,8 @@ def main() -> int:
     parser.add_argument("--worst", type=int, default=0, help="list the K pairs with the most error far from drops (first model)")
     parser.add_argument("--sigma", type=float, default=4.0, help="px: the blur that parts a smooth error from a fine one")
     args = parser.parse_args()
+    if args.passes < 1:
+        parser.error("--passes counts whole passes: 1 or more")
     if args.sigma <= 0:
         parser.error("--sigma is a blur in pixels, above 0")
     try:

@@ -1,5 +1,11 @@
 """A model run on its own output again, for the scripts that score a second pass
-(repeat_check.py, val_score.py --passes, tone_check.py --passes)."""
+(repeat_check.py, val_score.py --passes, tone_check.py --passes).
+
+`Repeated` hands each pass the last one's float output, padding included, as the trainer's
+second-pass batches do; `repeated` hands a frame function its own uint8 output, as a user who
+derains a derained file would (error_split.py --passes does the same). The two differ by the
+rounding between passes.
+"""
 
 from __future__ import annotations
 

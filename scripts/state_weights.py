@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scr
 from stream_derain.checkpoint import save_checkpoint  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from train.config import config_from_dict  # noqa: E402
-from train.trainer import STATE_FILE, STATE_FORMAT  # noqa: E402
+from train.trainer import STATE_FILE, STATE_FORMAT, mask_activation  # noqa: E402
 
 
 def state_weights(run: Path, out: Path) -> str:
@@ -30,7 +30,9 @@ def state_weights(run: Path, out: Path) -> str:
     config = config_from_dict(state["config"])
     generator = Generator(config.model_config())
     generator.load_state_dict(state["generator"])
-    return save_checkpoint(out, generator, {"recipe": state["config"], "steps": state["step"], "from": str(path)})
+    metadata = {"recipe": state["config"], "steps": state["step"], "from": str(path),
+                "mask_activation": mask_activation(config.loss.mask_loss)}
+    return save_checkpoint(out, generator, metadata)
 
 
 def main() -> int:

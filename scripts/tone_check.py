@@ -25,6 +25,8 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=1, help="run the model this many times, each on its own output")
     parser.add_argument("images", nargs="+", type=Path)
     args = parser.parse_args()
+    if args.passes < 1:
+        parser.error("--passes counts whole passes: 1 or more")
     derainer = repeated(Derainer(model=args.model, device="cpu", backend="torch"), args.passes)
     print(f"{'image':40} {'input':>7} {'output':>7} {'shift':>7}")
     for path in args.images:

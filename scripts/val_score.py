@@ -70,6 +70,8 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", help="where the models run (cpu, cuda); the pairs render on the CPU either way")
     parser.add_argument("--passes", type=int, default=1, help="run each model this many times, each on its own output")
     args = parser.parse_args()
+    if args.passes < 1:
+        parser.error("--passes counts whole passes: 1 or more")
     if args.judging_set:
         recipe, overrides = JUDGING_SETS[args.judging_set]
         args.recipe, args.overrides = RECIPES / recipe, [f"data.val_pairs={PAIRS}", *overrides, *args.overrides]

@@ -98,7 +98,7 @@ def test_a_stopped_runs_weights_can_be_written_as_a_model_file(tmp_path):
     state_weights(tmp_path / "run", tmp_path / "step3.pt")
     loaded = load_checkpoint(tmp_path / "step3.pt")
     saved = torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)["generator"]
-    assert loaded.metadata["steps"] == 3
+    assert loaded.metadata["steps"] == 3 and loaded.metadata["mask_activation"] == "sigmoid"
     assert all(torch.equal(value, saved[name]) for name, value in loaded.generator.state_dict().items())
 
 

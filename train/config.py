@@ -46,7 +46,7 @@ class DataOptions:
     see_through_radius: list[float] = field(default_factory=list)  # render: the share grows from drops of radius LOW px to HIGH px; [] = all drops alike
     blur_sigma: list[float] = field(default_factory=lambda: list(RainConfig.blur_sigma))  # render: defocus of out-of-focus drops, px (synth.RainConfig)
     mask_threshold: int = 30  # render: the attention target is |rain - clean|'s local mean > this inside drops (the paper: 30)
-    # the share of training batches whose input is the model's own output on them (a second pass's input;
+    # the share of joint steps whose batch input is the model's own output on it (a second pass's input;
     # the attention target is the drops' remnants by the same threshold): train/second_pass.py
     second_pass: float = 0.0
     workers: int = 0
@@ -195,6 +195,8 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
         raise DerainError(f"loss.mask_pos_weight must be above 0, not {config.loss.mask_pos_weight}")
     if not 0 <= config.data.dry_fraction < 1:
         raise DerainError(f"data.dry_fraction must be in [0, 1), not {config.data.dry_fraction}")
+    if not 0 <= config.data.second_pass <= 1:
+        raise DerainError(f"data.second_pass must be in [0, 1], not {config.data.second_pass}")
     if len(config.loss.multiscale) != 3:
         raise DerainError("loss.multiscale needs three weights (1/4, 1/2 and full scale)")
     model = config.model_config()  # fail now, not after data loading, on a bad model table

@@ -17,19 +17,25 @@ from stream_derain.models import Generator
 from stream_derain.synth.mask import MASK_WINDOW
 
 
+SECOND_PASS_STREAM = 2  # the seed stream that decides which steps show a second pass (the trainer's DRY_STREAM is 1)
+
+
 def second_pass_step(seed: int, step: int, chance: float) -> bool:
     """Whether this step's batch is a second pass's: a pure function of the run's seed and the
     step, so that every rank agrees and a resumed run draws what a straight run does."""
-    return chance > 0 and np.random.default_rng([seed, step, 2]).random() < chance
+    return chance > 0 and np.random.default_rng([seed, step, SECOND_PASS_STREAM]).random() < chance
 
 
 def remnant_target(first: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor, threshold: int) -> torch.Tensor:
-    """The attention target for a second pass: the drops' pixels (`mask`) where the local mean of
-    the channel-max |first - clean| is still above `threshold` grey levels, as the renderer's own
-    target is drawn (stream_derain.synth.mask.local_difference)."""
-    difference = (first.float() - clean.float()).abs().amax(1, keepdim=True) * 255.0
-    local = F.avg_pool2d(difference, MASK_WINDOW, stride=1, padding=MASK_WINDOW // 2, count_include_pad=False)
-    return mask.float() * (local > threshold).float()
+    """The attention target for a second pass: the drops' pixels (`mask`) where the
+    MASK_WINDOW local mean of the channel-max |first - clean| in whole grey levels is still above
+    `threshold` and the pixel itself still differs, as the renderer draws its own target
+    (stream_derain.synth.mask.local_difference, cv2.blur's reflected border included)."""
+    levels = (first.float() * 255).round() - (clean.float() * 255).round()
+    difference = levels.abs().amax(1, keepdim=True)
+    reach = MASK_WINDOW // 2
+    local = F.avg_pool2d(F.pad(difference, (reach,) * 4, mode="reflect"), MASK_WINDOW, stride=1)
+    return mask.float() * ((local > threshold) & (difference > 0)).float()
 
 
 @torch.no_grad()

@@ -227,6 +227,11 @@ def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScale
 # --- RNG states, kept as plain tensors and lists so that weights_only loading accepts them ---
 
 
+def mask_activation(mask_loss: str) -> str:
+    """How a model file's map is read (stream_derain.checkpoint): a map trained with BCE is logits."""
+    return "sigmoid" if mask_loss == "bce" else "none"
+
+
 def rng_state() -> dict[str, Any]:
     _, keys, position, has_gauss, gauss = np.random.get_state()
     version, python_state, python_gauss = random.getstate()
@@ -482,7 +487,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
         metadata = {
             "recipe": config.to_dict(), "data": description, "steps": step,
             "wall_time_s": round(wall_time + time.monotonic() - started, 1), "hardware": hardware(device, env.world_size),
-            "mask_activation": "sigmoid" if loss_options.mask_loss == "bce" else "none",
+            "mask_activation": mask_activation(loss_options.mask_loss),
         }
         if scores:
             metadata["val"] = {"psnr": scores.psnr, "ssim": scores.ssim, "pairs": len(val_pairs),
