@@ -3,8 +3,9 @@
 A model run again on its own output sees the remnants of the drops it under-corrected as new,
 fainter drops. Trained only on fresh drops, it has never seen such a frame, and a second pass
 over-corrects rendered frames (scripts/repeat_check.py). A share of the training batches given as
-the model's own output teaches it what a second pass should change: the remnants where they are
-still drops by the attention target's rule, and nothing else.
+the model's own output is meant to teach it what a second pass should change: the remnants where
+they are still drops by the attention target's rule, and nothing else. Runs 88 and 89
+(docs/TRAINING.md) found that it did not: their second pass scored what an untrained one does.
 """
 
 from __future__ import annotations

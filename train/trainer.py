@@ -224,12 +224,12 @@ def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScale
     scaler.update()
 
 
-# --- RNG states, kept as plain tensors and lists so that weights_only loading accepts them ---
-
-
 def mask_activation(mask_loss: str) -> str:
     """How a model file's map is read (stream_derain.checkpoint): a map trained with BCE is logits."""
     return "sigmoid" if mask_loss == "bce" else "none"
+
+
+# --- RNG states, kept as plain tensors and lists so that weights_only loading accepts them ---
 
 
 def rng_state() -> dict[str, Any]:
