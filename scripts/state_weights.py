@@ -11,22 +11,19 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as the other scripts: run from a checkout
 
 from stream_derain.checkpoint import save_checkpoint  # noqa: E402
+from stream_derain.errors import DerainError  # noqa: E402
 from stream_derain.models import Generator  # noqa: E402
 from train.config import config_from_dict  # noqa: E402
-from train.trainer import STATE_FILE, STATE_FORMAT, mask_activation  # noqa: E402
+from train.trainer import STATE_FILE, mask_activation, read_state  # noqa: E402
 
 
 def state_weights(run: Path, out: Path) -> str:
     """Write the generator of `run` (a run's folder or its state file) to `out`; return its digest."""
     path = run / STATE_FILE if run.is_dir() else run
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("format") != STATE_FORMAT:
-        raise SystemExit(f"error: {path} is not a stream-derain training checkpoint")
+    state = read_state(path)
     config = config_from_dict(state["config"])
     generator = Generator(config.model_config())
     generator.load_state_dict(state["generator"])
@@ -40,9 +37,10 @@ def main() -> int:
     parser.add_argument("run", type=Path, help="a run's folder (runs/NAME) or its train_state.pt")
     parser.add_argument("out", type=Path, help="the model file to write")
     args = parser.parse_args()
-    if not args.run.exists():
-        parser.error(f"{args.run} not found")
-    print(f"{args.out}: sha256 {state_weights(args.run, args.out)}")
+    try:
+        print(f"{args.out}: sha256 {state_weights(args.run, args.out)}")
+    except DerainError as error:
+        parser.error(str(error))
     return 0
 
 

@@ -14,6 +14,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -82,24 +83,30 @@ def save_checkpoint(path: Path, generator: Generator, metadata: dict | None = No
     return digest
 
 
-def read_checkpoint(path: Path) -> dict:
-    """Load and validate the raw payload, refusing anything that is not plain data."""
+def load_plain(path: Path, what: str = "checkpoint") -> Any:
+    """`torch.load` of plain data only, every failure a one-line DerainError naming `what`."""
     path = Path(path)
     if not path.is_file():
-        raise DerainError(f"checkpoint {path} not found")
+        raise DerainError(f"{what} {path} not found")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the outcome is reported below
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         # torch's first line is advice to retry with weights_only=False: never show a user that
         blocked = re.search(r"GLOBAL (\S+)", str(error))
         if blocked:
             reason = f"it would load {blocked.group(1)}, which plain weights never need"
-            raise DerainError(f"checkpoint {path} refused: {reason}") from None
-        raise DerainError(f"checkpoint {path} is corrupted or not a checkpoint (unreadable pickle)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        raise DerainError(f"checkpoint {path} is corrupted or not a checkpoint ({type(error).__name__})") from None
+            raise DerainError(f"{what} {path} refused: {reason}") from None
+        raise DerainError(f"{what} {path} is corrupted or not a {what} (unreadable pickle)") from None
+    # the weights-only unpickler meets a text or random file as a bad memo key or an empty stack
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError) as error:
+        raise DerainError(f"{what} {path} is corrupted or not a {what} ({type(error).__name__})") from None
+
+
+def read_checkpoint(path: Path) -> dict:
+    """Load and validate the raw payload, refusing anything that is not plain data."""
+    payload = load_plain(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DerainError(f"{path} is not a stream-derain generator checkpoint")
     return payload

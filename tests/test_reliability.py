@@ -324,7 +324,7 @@ class RunsCode:
         return (os.system, ("touch pwned",))
 
 
-@pytest.mark.parametrize("case", ["random", "truncated", "pickle_runs_code", "wrong_format"])
+@pytest.mark.parametrize("case", ["random", "text", "truncated", "pickle_runs_code", "wrong_format"])
 def test_a_bad_checkpoint_is_refused_in_one_line(tmp_path: Path, run_cli, monkeypatch, case: str) -> None:
     monkeypatch.chdir(tmp_path)  # where the pickle would `touch pwned`
     source = tmp_path / "in.png"
@@ -332,6 +332,8 @@ def test_a_bad_checkpoint_is_refused_in_one_line(tmp_path: Path, run_cli, monkey
     checkpoint = tmp_path / "model.pt"
     if case == "random":
         checkpoint.write_bytes(np.random.default_rng(3).bytes(4096))
+    elif case == "text":  # the weights-only unpickler reads this as a memo lookup that fails
+        checkpoint.write_text("hello world this is not a pickle\n")
     elif case == "truncated":
         save_checkpoint(checkpoint, Generator(TINY))
         checkpoint.write_bytes(checkpoint.read_bytes()[:-300])

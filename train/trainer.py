@@ -28,7 +28,7 @@ from rich.text import Text
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, Subset
 
-from stream_derain.checkpoint import load_model, save_checkpoint
+from stream_derain.checkpoint import load_model, load_plain, save_checkpoint
 from stream_derain.errors import DerainError
 from stream_derain.frames import crop_to, pad_to_multiple
 from stream_derain.metrics import Scores, score
@@ -224,6 +224,14 @@ def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScale
     scaler.update()
 
 
+def read_state(path: Path) -> dict[str, Any]:
+    """A run's train_state.pt, loaded safely and checked to be one."""
+    state = load_plain(path, "training checkpoint")
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise DerainError(f"{path} is not a stream-derain training checkpoint")
+    return state
+
+
 def mask_activation(mask_loss: str) -> str:
     """How a model file's map is read (stream_derain.checkpoint): a map trained with BCE is logits."""
     return "sigmoid" if mask_loss == "bce" else "none"
@@ -370,9 +378,7 @@ def _train(config: TrainConfig, resume: bool, train_set: Dataset | None, val_set
     if resume:
         if not state_path.is_file():
             raise DerainError(f"nothing to resume: {state_path} not found")
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state.get("format") != STATE_FORMAT:
-            raise DerainError(f"{state_path} is not a stream-derain training checkpoint")
+        state = read_state(state_path)
         changed = changed_options(config_from_dict(state["config"]), config, state["step"])
         if changed:
             raise DerainError(f"the recipe differs from the run being resumed in: {', '.join(changed)}")
