@@ -6,12 +6,12 @@ Written here so training needs no torchvision. The layer indices match torchvisi
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from stream_derain.checkpoint import load_plain
 from stream_derain.errors import DerainError
 
 # (channels out, convs) per block; a 2x2 max-pool follows every block.
@@ -67,13 +67,7 @@ class VGG16Features(nn.Module):
 
 def load_vgg16(path: Path, layers: list[str]) -> VGG16Features:
     """A frozen VGG16 trunk from a torchvision `vgg16` state-dict file (safe loading only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DerainError(f"VGG16 weights {path} not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
-        raise DerainError(f"VGG16 weights {path} could not be read safely ({type(error).__name__})") from None
+    state = load_plain(path, "VGG16 weights file")
     model = VGG16Features(layers)
     wanted = model.features.state_dict()
     prefix = "features."
