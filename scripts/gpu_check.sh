@@ -27,10 +27,7 @@ for section in $SECTIONS; do
     [[ " tests bench video " == *" $section "* ]] || { echo "gpu_check: unknown section $section" >&2; exit 2; }
 done
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-if compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
-        && export PYTHONPATH=/tmp/site:$PWD
-fi
+source scripts/gpu_wheels.sh
 wanted() { [[ " $SECTIONS " == *" $1 "* ]]; }
 BUDGET=${BUDGET:-480}
 within() {  # within LIMIT COMMAND...: run under the smaller of LIMIT and what is left of BUDGET

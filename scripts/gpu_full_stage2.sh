@@ -20,10 +20,7 @@ STAGE1=${STAGE1:-runs/full-gpu-h200.pt}
 SCORE_TIME=${SCORE_TIME:-120}
 [[ -f "$STAGE1" ]] || { echo "gpu_full_stage2: $STAGE1 is missing (carry it)"; exit 1; }
 mkdir -p "$OUT"
-if ! python3 -c "import av" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; then  # once, before the runs
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
-        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
+source scripts/gpu_wheels.sh  # once, before the runs
 (($#)) || set -- plain "" zoom "--set model.map_zoom=0.5"
 names=()
 stage2() {  # variant name, its --set arguments

@@ -34,10 +34,7 @@ VAL_SETS=()
 ((KEEP_VALS > 0)) && VAL_SETS=(--set run.keep_every_val=true)
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-if ! python3 -c "import av" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
-        && export PYTHONPATH=/tmp/site:$PYTHONPATH
-fi
+source scripts/gpu_wheels.sh
 log() { echo "gpu_train: $*" | tee -a "$OUT/train.log"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$OUT/train.log"
 rm -rf "$RUN" "$PROBE"

@@ -37,11 +37,7 @@ done
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/variants.XXXXXX)  # runs and logs of this call only: a folder reused would tar old logs
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
-if compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl \
-        || { echo "gpu_variants: the carried wheels did not install" >&2; exit 1; }
-    export PYTHONPATH=/tmp/site:$PYTHONPATH
-fi
+source scripts/gpu_wheels.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$WORK/gpu.txt"
 
 if [[ $DEVICE == cuda ]] && ((TEST_TIME > 0)); then
