@@ -24,7 +24,8 @@ their detail alone would leave.
     python scripts/error_split.py --judging-set 'soft, 9..16' --model lite
 
 `--judging-set NAME` splits the error on one of the rendered sets the ship rule judges by
-(scripts/judging_sets.py) instead, with the drops drawn as on the real pairs.
+(scripts/judging_sets.py) instead, with the drops drawn as on the real pairs; `--set` changes that
+set's data (`--set data.veil_chance=1`: the mixed set with every pair veiled).
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ def main() -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("pairs", type=Path, nargs="?", help="a paired folder (Raindrop layout)")
     source.add_argument("--judging-set", choices=list(JUDGING_SETS), help="a rendered set of the ship rule instead")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="with --judging-set: change its data, as `derain train --set` does (e.g. data.veil_chance=1)")
     parser.add_argument("--model", nargs="+", default=["lite"])
     parser.add_argument("--floor", type=float, nargs="+", default=[0.0], help="0: the map as is")
     parser.add_argument("--dry-far", action="store_true", help=f"also each model with its map dry (0.01) {NEAR} px or more from drops (oracle)")
@@ -144,9 +147,11 @@ def main() -> int:
         parser.error("--passes counts whole passes: 1 or more")
     if args.sigma <= 0:
         parser.error("--sigma is a blur in pixels, above 0")
+    if args.overrides and not args.judging_set:
+        parser.error("--set changes a rendered set: give --judging-set")
     try:
         if args.judging_set:
-            photos = [(as_frame(pair["rain"]), as_frame(pair["clean"])) for pair in judging_pairs(args.judging_set)]
+            photos = [(as_frame(pair["rain"]), as_frame(pair["clean"])) for pair in judging_pairs(args.judging_set, extra=args.overrides)]
         else:
             photos = photo_pairs(args.pairs)
         pairs = [(rain, clean, local_difference(rain, clean) > PAPER_THRESHOLD) for rain, clean in photos]

@@ -4,6 +4,7 @@ scripts/candidate_report.sh calls."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from train.config import load_config
@@ -20,8 +21,9 @@ JUDGING_SETS = {  # name: (recipe, its --set overrides)
 }
 
 
-def judging_pairs(name: str, count: int = PAIRS) -> list[dict]:
-    """The first `count` held-out pairs of the set: the same pairs in every script and run."""
+def judging_pairs(name: str, count: int = PAIRS, extra: Sequence[str] = ()) -> list[dict]:
+    """The first `count` held-out pairs of the set: the same pairs in every script and run.
+    `extra` overrides come last (`--set`, e.g. data.veil_chance=1 for the mixed set's veiled half)."""
     recipe, overrides = JUDGING_SETS[name]
-    config = load_config(RECIPES / recipe, [f"data.val_pairs={count}", *overrides])
+    config = load_config(RECIPES / recipe, [f"data.val_pairs={count}", *overrides, *extra])
     return validation_pairs(build_datasets(config.data, config.run.seed)[1], count)
